@@ -1,0 +1,265 @@
+#include "cluster/ingest_server.hpp"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <zmq.hpp>
+
+#include "engine/log.hpp"
+
+namespace alert::cluster {
+namespace {
+
+constexpr std::size_t max_envelope_frames = 8;
+
+std::string reading_context(const wire::batch_id& batch) { return wire::to_string(batch); }
+
+}  // namespace
+
+struct ingest_server::impl {
+  impl(zmq::context_t& ctx, const ingest_options& o, ingest_backend& b, const time_source& c)
+      : opts(o), backend(b), clock(c), socket(ctx, zmq::socket_type::router) {}
+
+  ~impl() {
+    if (wake_fd >= 0) ::close(wake_fd);
+  }
+
+  // A reply ready to go out: the request's envelope frames, then the payload.
+  struct outgoing {
+    std::vector<std::string> envelope;
+    std::string payload;
+  };
+
+  ingest_options opts;
+  ingest_backend& backend;
+  const time_source& clock;
+  zmq::socket_t socket;
+  int wake_fd = -1;
+  std::thread thread;
+
+  std::mutex out_mutex;
+  std::deque<outgoing> out;
+
+  std::atomic<bool> stopping{false};
+  std::atomic<std::uint64_t> in_flight{0};
+  std::atomic<std::uint64_t> requests{0}, request_errors{0}, accepted{0}, duplicates{0}, rejected{0},
+      replies_dropped{0};
+
+  void wake() {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_fd, &one, sizeof one);
+  }
+
+  void post(outgoing&& o) {
+    {
+      std::lock_guard<std::mutex> lock{out_mutex};
+      out.push_back(std::move(o));
+    }
+    wake();
+  }
+
+  void flush_replies() {
+    std::deque<outgoing> batch;
+    {
+      std::lock_guard<std::mutex> lock{out_mutex};
+      batch.swap(out);
+    }
+    for (auto& o : batch) send(o);
+  }
+
+  void send(const outgoing& o) {
+    try {
+      for (const auto& frame : o.envelope)
+        if (!socket.send(zmq::buffer(frame), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+          replies_dropped.fetch_add(1, std::memory_order_relaxed);
+          return;
+        }
+      if (!socket.send(zmq::buffer(o.payload), zmq::send_flags::dontwait))
+        replies_dropped.fetch_add(1, std::memory_order_relaxed);
+    } catch (const zmq::error_t& e) {
+      // ROUTER drops messages to unknown peers; anything else is logged, never fatal.
+      replies_dropped.fetch_add(1, std::memory_order_relaxed);
+      log(log_level::warn, "ingest", "reply_failed", {{"error", e.what()}});
+    }
+  }
+
+  void reply_error(std::vector<std::string>&& envelope, wire::batch_id batch, errc code, std::string message) {
+    request_errors.fetch_add(1, std::memory_order_relaxed);
+    log(log_level::info, "ingest", "request_refused",
+        {{"batch", reading_context(batch)}, {"code", std::string{to_string(code)}}, {"msg", message}});
+    send({std::move(envelope), wire::encode_error({std::move(batch), code, std::move(message)})});
+  }
+
+  // Reads one multipart message; returns false when none is waiting.
+  bool receive_one() {
+    std::vector<std::string> envelope;
+    zmq::message_t msg;
+    std::string payload;
+    bool oversized = false;
+    std::size_t frames = 0;
+    if (!socket.recv(msg, zmq::recv_flags::dontwait)) return false;
+    for (;;) {
+      ++frames;
+      bool more = msg.more();
+      if (!more) {
+        if (msg.size() > opts.max_message_bytes) oversized = true;
+        else payload.assign(static_cast<const char*>(msg.data()), msg.size());
+        break;
+      }
+      if (envelope.size() < max_envelope_frames) envelope.emplace_back(static_cast<const char*>(msg.data()), msg.size());
+      if (!socket.recv(msg)) return true;  // cannot happen: ZeroMQ delivers messages whole
+    }
+    requests.fetch_add(1, std::memory_order_relaxed);
+    if (envelope.empty()) return true;  // ROUTER always adds an identity; nothing to answer
+    if (frames > max_envelope_frames + 1) {
+      reply_error(std::move(envelope), {}, errc::malformed, "too many frames: send one MessagePack frame per request");
+      return true;
+    }
+    if (oversized) {
+      reply_error(std::move(envelope), {}, errc::too_large,
+                  "request frame is larger than " + std::to_string(opts.max_message_bytes) + " bytes");
+      return true;
+    }
+    handle(std::move(envelope), payload);
+    return true;
+  }
+
+  void handle(std::vector<std::string>&& envelope, const std::string& payload) {
+    auto req = wire::decode_request(payload.data(), payload.size(), opts.limits);
+    if (!req.error) {
+      reply_error(std::move(envelope), std::move(req.batch), req.error.code(), req.error.message());
+      return;
+    }
+    const epoch_ms now = clock.now();
+    std::vector<wire::rejection> refused = std::move(req.rejected);
+    std::vector<reading> readings;
+    readings.reserve(req.readings.size());
+    for (std::size_t i = 0; i < req.readings.size(); ++i) {
+      auto r = make_reading(req.readings[i], now, opts.max_future_ms);
+      if (r) readings.push_back(std::move(*r));
+      else refused.push_back({req.indexes[i], r.code(), r.error().message()});
+    }
+    std::sort(refused.begin(), refused.end(), [](const auto& a, const auto& b) { return a.index < b.index; });
+    rejected.fetch_add(refused.size(), std::memory_order_relaxed);
+    if (readings.empty()) {
+      send({std::move(envelope), wire::encode_ack({std::move(req.batch), 0, 0, std::move(refused)})});
+      return;
+    }
+    // The reply waits for durability: it is built by the backend's completion.
+    auto pending = std::make_shared<outgoing>();
+    pending->envelope = std::move(envelope);
+    auto ack = std::make_shared<wire::ingest_ack>();
+    ack->batch = std::move(req.batch);
+    ack->rejected = std::move(refused);
+    in_flight.fetch_add(1, std::memory_order_relaxed);
+    auto st = backend.submit(std::move(readings), now, [this, pending, ack](status s, std::uint64_t acc, std::uint64_t dup) {
+      if (s) {
+        ack->accepted = acc;
+        ack->duplicates = dup;
+        accepted.fetch_add(acc, std::memory_order_relaxed);
+        duplicates.fetch_add(dup, std::memory_order_relaxed);
+        pending->payload = wire::encode_ack(*ack);
+      } else {
+        request_errors.fetch_add(1, std::memory_order_relaxed);
+        pending->payload = wire::encode_error(
+            {ack->batch, errc::unavailable, "readings could not be stored (" + s.to_string() + "); retry later"});
+      }
+      post(std::move(*pending));
+      in_flight.fetch_sub(1, std::memory_order_relaxed);
+    });
+    if (!st) {
+      in_flight.fetch_sub(1, std::memory_order_relaxed);
+      auto code = st.code() == errc::overloaded ? errc::overloaded : errc::unavailable;
+      reply_error(std::move(pending->envelope), std::move(ack->batch), code, st.message());
+    }
+  }
+
+  void run() {
+    zmq::pollitem_t items[2] = {{socket.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd, ZMQ_POLLIN, 0}};
+    try {
+      while (!stopping.load(std::memory_order_acquire)) {
+        zmq::poll(items, 2, std::chrono::milliseconds{-1});
+        if (items[1].revents & ZMQ_POLLIN) {
+          std::uint64_t n;
+          [[maybe_unused]] auto r = ::read(wake_fd, &n, sizeof n);
+          flush_replies();
+        }
+        if (items[0].revents & ZMQ_POLLIN) {
+          // Bounded so replies keep flowing under a flood of requests.
+          for (int i = 0; i < 256 && receive_one(); ++i) {
+          }
+        }
+      }
+      // Draining: no new requests; answer what is in flight.
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds{opts.drain_timeout_ms};
+      while (in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+        zmq::poll(&items[1], 1, std::chrono::milliseconds{100});
+        if (items[1].revents & ZMQ_POLLIN) {
+          std::uint64_t n;
+          [[maybe_unused]] auto r = ::read(wake_fd, &n, sizeof n);
+        }
+        flush_replies();
+      }
+      flush_replies();
+      if (in_flight.load() > 0)
+        log(log_level::error, "ingest", "drain_timeout", {{"in_flight", std::to_string(in_flight.load())}});
+    } catch (const std::exception& e) {
+      log(log_level::error, "ingest", "io_thread_failed", {{"error", e.what()}});
+    }
+    socket.set(zmq::sockopt::linger, 2000);
+    socket.close();
+  }
+};
+
+result<std::unique_ptr<ingest_server>> ingest_server::start(zmq::context_t& ctx, const ingest_options& opts,
+                                                            ingest_backend& backend, const time_source& clock) {
+  auto p = std::make_unique<impl>(ctx, opts, backend, clock);
+  p->wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (p->wake_fd < 0) return status{errc::io_error, "eventfd failed"};
+  std::string bound;
+  try {
+    // Frames far over the limit drop the peer outright; those a little over get too_large.
+    p->socket.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(opts.max_message_bytes) * 4);
+    p->socket.set(zmq::sockopt::sndhwm, 100000);
+    p->socket.set(zmq::sockopt::rcvhwm, 100000);
+    p->socket.set(zmq::sockopt::linger, 0);
+    p->socket.bind(opts.endpoint);
+    bound = p->socket.get(zmq::sockopt::last_endpoint);
+  } catch (const zmq::error_t& e) {
+    return status{errc::unavailable, "cannot bind ingest endpoint " + opts.endpoint + ": " + e.what()};
+  }
+  std::unique_ptr<ingest_server> s{new ingest_server{std::move(p)}};
+  s->bound_ = std::move(bound);
+  auto* raw = s->impl_.get();
+  raw->thread = std::thread{[raw] { raw->run(); }};
+  log(log_level::info, "ingest", "listening", {{"endpoint", s->bound_}});
+  return s;
+}
+
+ingest_server::ingest_server(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+ingest_server::~ingest_server() { stop(); }
+
+void ingest_server::stop() {
+  if (!impl_ || !impl_->thread.joinable()) return;
+  impl_->stopping.store(true, std::memory_order_release);
+  impl_->wake();
+  impl_->thread.join();
+}
+
+ingest_stats ingest_server::stats() const {
+  ingest_stats s;
+  s.requests = impl_->requests.load();
+  s.request_errors = impl_->request_errors.load();
+  s.accepted = impl_->accepted.load();
+  s.duplicates = impl_->duplicates.load();
+  s.rejected = impl_->rejected.load();
+  s.replies_dropped = impl_->replies_dropped.load();
+  s.in_flight = impl_->in_flight.load();
+  return s;
+}
+
+}  // namespace alert::cluster

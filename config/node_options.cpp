@@ -1,0 +1,135 @@
+#include "config/node_options.hpp"
+
+#include <boost/program_options.hpp>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+namespace alert::config {
+namespace po = boost::program_options;
+namespace {
+
+std::string env_name(const std::string& option) {
+  std::string out = "ALERT_";
+  for (char c : option) out += (c == '.' || c == '-') ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+result<log_level> parse_level(const std::string& s) {
+  for (auto l : {log_level::debug, log_level::info, log_level::warn, log_level::error})
+    if (to_string(l) == s) return l;
+  return status{errc::config_error, "log-level '" + s + "' is not one of debug, info, warn, error"};
+}
+
+}  // namespace
+
+result<parsed_command> parse_command_line(int argc, const char* const argv[],
+                                          const std::vector<std::string>& environ_vars) {
+  parsed_command cmd;
+  auto& o = cmd.options;
+  const node_options d;
+  std::string level = std::string{to_string(d.log)};
+  std::string config_file;
+
+  po::options_description general{"General"};
+  general.add_options()
+      ("help,h", "show this help and exit")
+      ("version", "print the version and exit")
+      ("check", "validate the configuration, print it and exit (0 when valid)")
+      ("config,c", po::value(&config_file)->value_name("FILE"),
+       "read options from an INI file (sections map to prefixes: [ingest] endpoint = ...)")
+      ("node-id", po::value(&o.node_id)->default_value(d.node_id), "this node's id in logs and the cluster")
+      ("data-dir", po::value(&o.data_dir)->default_value(d.data_dir),
+       "directory of the node's RocksDB (journal); created if missing; one node per directory")
+      ("log-level", po::value(&level)->default_value(level), "debug, info, warn or error")
+      ("scheduler-threads", po::value(&o.scheduler_threads)->default_value(d.scheduler_threads),
+       "actor scheduler threads")
+      ("stats-interval", po::value(&o.stats_interval_s)->default_value(d.stats_interval_s),
+       "seconds between node_stats log lines (0: never)");
+  po::options_description ingest{"Ingest (telemetry from integrators, docs/protocol.md)"};
+  ingest.add_options()
+      ("ingest.endpoint", po::value(&o.ingest_endpoint)->default_value(d.ingest_endpoint),
+       "ZeroMQ endpoint the ingest ROUTER binds")
+      ("ingest.max-message-bytes", po::value(&o.ingest_max_message_bytes)->default_value(d.ingest_max_message_bytes),
+       "largest request frame; larger ones are answered too_large (frames over 4x this drop the peer)")
+      ("ingest.max-batch-readings", po::value(&o.ingest_max_batch_readings)->default_value(d.ingest_max_batch_readings),
+       "most readings in one request; more is too_large")
+      ("ingest.max-future-ms", po::value(&o.ingest_max_future_ms)->default_value(d.ingest_max_future_ms),
+       "how far a device timestamp may run ahead of the node clock before timestamp_in_future")
+      ("ingest.max-pending-readings", po::value(&o.ingest_max_pending_readings)->default_value(d.ingest_max_pending_readings),
+       "readings waiting for the disk before new requests are answered overloaded");
+  po::options_description journal{"Journal"};
+  journal.add_options()
+      ("journal.sync", po::value(&o.journal_sync)->default_value(d.journal_sync),
+       "fsync the write-ahead log before acknowledging (false loses acked readings on power loss)");
+  po::options_description all{"alertd options (command line > environment ALERT_* > config file > defaults)"};
+  all.add(general).add(ingest).add(journal);
+
+  std::map<std::string, std::string> env_to_option;
+  for (const auto& opt : all.options()) env_to_option[env_name(opt->long_name())] = opt->long_name();
+
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(all).run(), vm);
+    std::vector<std::string> env_args;
+    for (const auto& kv : environ_vars) {
+      auto eq = kv.find('=');
+      if (eq == std::string::npos) continue;
+      auto it = env_to_option.find(kv.substr(0, eq));
+      if (it == env_to_option.end() || it->second == "config" || it->second == "help" ||
+          it->second == "check" || it->second == "version")
+        continue;
+      env_args.push_back("--" + it->second + "=" + kv.substr(eq + 1));
+    }
+    po::store(po::command_line_parser(env_args).options(all).run(), vm);
+    if (vm.count("config")) {
+      auto file = vm["config"].as<std::string>();
+      std::ifstream in{file};
+      if (!in) return status{errc::config_error, "cannot read config file " + file};
+      po::store(po::parse_config_file(in, all, false), vm);
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    return status{errc::config_error, std::string{e.what()} + " (see --help)"};
+  }
+  if (vm.count("help")) {
+    std::ostringstream out;
+    out << "alertd: clinical alerting node\n\nUsage: alertd [options]\n\n" << all;
+    cmd.what = parsed_command::action::help;
+    cmd.help_text = out.str();
+    return cmd;
+  }
+  if (vm.count("version")) {
+    cmd.what = parsed_command::action::version;
+    return cmd;
+  }
+  auto lvl = parse_level(level);
+  if (!lvl) return lvl.error();
+  o.log = *lvl;
+  if (vm.count("check")) cmd.what = parsed_command::action::check;
+  if (auto st = validate(o); !st) return st;
+  return cmd;
+}
+
+status validate(const node_options& o) {
+  auto bad = [](const std::string& msg) { return status{errc::config_error, msg}; };
+  auto endpoint_ok = [](const std::string& e) {
+    return e.rfind("tcp://", 0) == 0 || e.rfind("ipc://", 0) == 0 || e.rfind("inproc://", 0) == 0;
+  };
+  if (o.node_id.empty()) return bad("node-id must not be empty");
+  if (o.data_dir.empty()) return bad("data-dir must not be empty");
+  if (o.scheduler_threads < 1 || o.scheduler_threads > 64)
+    return bad("scheduler-threads must be between 1 and 64");
+  if (!endpoint_ok(o.ingest_endpoint))
+    return bad("ingest.endpoint '" + o.ingest_endpoint + "' must start with tcp://, ipc:// or inproc://");
+  if (o.ingest_max_message_bytes < 1024 || o.ingest_max_message_bytes > (64u << 20))
+    return bad("ingest.max-message-bytes must be between 1024 and 67108864");
+  if (o.ingest_max_batch_readings < 1 || o.ingest_max_batch_readings > 100000)
+    return bad("ingest.max-batch-readings must be between 1 and 100000");
+  if (o.ingest_max_future_ms < 0) return bad("ingest.max-future-ms must not be negative");
+  if (o.ingest_max_pending_readings < o.ingest_max_batch_readings)
+    return bad("ingest.max-pending-readings must be at least ingest.max-batch-readings");
+  return {};
+}
+
+}  // namespace alert::config

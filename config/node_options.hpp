@@ -1,0 +1,51 @@
+#pragma once
+// Options of a node (alertd): embedded defaults, then a config file, then ALERT_*
+// environment variables, then the command line, each overriding the one before.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/log.hpp"
+#include "engine/status.hpp"
+
+namespace alert::config {
+
+/// Everything a node needs to start. The defaults give a working single node on loopback.
+struct node_options {
+  std::string node_id = "node-1";
+  std::string data_dir = "./var/alertd";     ///< RocksDB lives here
+  log_level log = log_level::info;
+  unsigned scheduler_threads = 2;            ///< CAF scheduler threads
+
+  std::string ingest_endpoint = "tcp://127.0.0.1:7600";
+  std::size_t ingest_max_message_bytes = 1 << 20;  ///< larger requests get too_large
+  std::size_t ingest_max_batch_readings = 10000;   ///< more readings get too_large
+  std::int64_t ingest_max_future_ms = 5 * 60 * 1000;  ///< clock skew allowed for device ts
+  std::size_t ingest_max_pending_readings = 200000;   ///< beyond this: overloaded
+
+  bool journal_sync = true;  ///< fsync the WAL before acking (never off in production)
+
+  unsigned stats_interval_s = 10;  ///< period of the node_stats log line; 0 = never
+};
+
+/// What the command line asked for.
+struct parsed_command {
+  enum class action { run, help, version, check };
+  action what = action::run;
+  node_options options;
+  std::string help_text;  ///< filled for action::help
+};
+
+/// Parses argv, the config file named by --config (if any) and ALERT_* environment
+/// variables (ALERT_DATA_DIR, ALERT_INGEST_ENDPOINT, ... : the option name upper-cased with
+/// '.' and '-' as '_'). Unknown options, bad values and unreadable files are
+/// errc::config_error with a message that says which option and why. `environ_vars` is the
+/// environment as "NAME=value" strings (injected for tests).
+result<parsed_command> parse_command_line(int argc, const char* const argv[],
+                                          const std::vector<std::string>& environ_vars);
+
+/// Checks values that the parser cannot (endpoints, ranges).
+status validate(const node_options& opts);
+
+}  // namespace alert::config

@@ -1,0 +1,361 @@
+#include "storage/journal.hpp"
+
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/slice.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <chrono>
+#include <cstring>
+#include <unordered_set>
+
+#include "engine/log.hpp"
+
+namespace alert::storage {
+namespace {
+
+constexpr char reading_tag = 'r';
+constexpr std::uint8_t reading_format = 1;
+constexpr const char* format_key = "journal_format";
+constexpr const char* format_value = "1";
+
+void put_u64_be(std::string& out, std::uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xff);
+}
+
+std::uint64_t get_u64_be(const char* p) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+void put_u64_le(std::string& out, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
+std::uint64_t get_u64_le(const char* p) {
+  std::uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+std::string device_prefix(const device_id& device) {
+  std::string key;
+  key.reserve(device.str().size() + 10);
+  key += reading_tag;
+  key += device.str();
+  key += '\0';
+  return key;
+}
+
+status from_rocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return {};
+  std::string msg{what};
+  msg += ": ";
+  msg += s.ToString();
+  if (s.IsCorruption()) return {errc::corruption, msg};
+  return {errc::io_error, msg};
+}
+
+rocksdb::Slice slice(const std::string& s) { return {s.data(), s.size()}; }
+
+}  // namespace
+
+std::string reading_key(const device_id& device, std::uint64_t seq) {
+  std::string key = device_prefix(device);
+  put_u64_be(key, seq);
+  return key;
+}
+
+std::string encode_reading_value(const reading& r, epoch_ms received) {
+  std::string out;
+  const std::string* pat = r.patient ? &r.patient->str() : nullptr;
+  out.reserve(27 + (pat ? pat->size() : 0));
+  out += static_cast<char>(reading_format);
+  out += static_cast<char>(r.what);
+  std::uint64_t bits;
+  std::memcpy(&bits, &r.value, sizeof bits);
+  put_u64_le(out, bits);
+  put_u64_le(out, static_cast<std::uint64_t>(r.ts));
+  put_u64_le(out, static_cast<std::uint64_t>(received));
+  out += static_cast<char>(pat ? pat->size() : 0);
+  if (pat) out += *pat;
+  return out;
+}
+
+result<journal_entry> decode_reading(std::string_view key, std::string_view value) {
+  auto corrupt = [&](const char* why) {
+    return status{errc::corruption, std::string{"journal entry: "} + why};
+  };
+  if (key.size() < 11 || key[0] != reading_tag || key[key.size() - 9] != '\0')
+    return corrupt("bad key");
+  auto dev = device_id::make(key.substr(1, key.size() - 10));
+  if (!dev) return corrupt("bad device id in key");
+  std::uint64_t seq = get_u64_be(key.data() + key.size() - 8);
+  if (value.size() < 27 || static_cast<std::uint8_t>(value[0]) != reading_format)
+    return corrupt("bad value header");
+  auto m = static_cast<std::size_t>(static_cast<std::uint8_t>(value[1]));
+  if (m >= metric_count) return corrupt("unknown metric");
+  std::uint64_t bits = get_u64_le(value.data() + 2);
+  double v;
+  std::memcpy(&v, &bits, sizeof v);
+  auto ts = static_cast<epoch_ms>(get_u64_le(value.data() + 10));
+  auto received = static_cast<epoch_ms>(get_u64_le(value.data() + 18));
+  auto plen = static_cast<std::size_t>(static_cast<std::uint8_t>(value[26]));
+  if (value.size() != 27 + plen) return corrupt("bad value length");
+  std::optional<patient_id> pat;
+  if (plen > 0) {
+    auto p = patient_id::make(value.substr(27, plen));
+    if (!p) return corrupt("bad patient id");
+    pat = std::move(*p);
+  }
+  return journal_entry{reading{std::move(*dev), std::move(pat), static_cast<metric>(m), v, ts, seq},
+                       received};
+}
+
+result<std::unique_ptr<journal>> journal::open(const std::string& dir, const journal_options& opts) {
+  rocksdb::Options db_opts;
+  db_opts.create_if_missing = true;
+  db_opts.create_missing_column_families = true;
+  db_opts.IncreaseParallelism(2);
+  db_opts.max_background_jobs = 2;
+  db_opts.keep_log_file_num = 4;
+
+  rocksdb::BlockBasedTableOptions table;
+  // Duplicate detection is a point lookup per reading; a bloom filter keeps misses cheap.
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  rocksdb::ColumnFamilyOptions journal_opts;
+  journal_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  journal_opts.write_buffer_size = 64 << 20;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs{
+      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions{}},
+      {"journal", journal_opts},
+      {"meta", rocksdb::ColumnFamilyOptions{}},
+  };
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::Open(db_opts, dir, descs, &handles, &raw);
+  if (!s.ok()) {
+    std::string text = s.ToString();
+    if (s.IsIOError() && (text.find("lock") != std::string::npos || text.find("LOCK") != std::string::npos))
+      return status{errc::unavailable, "data directory " + dir +
+                                           " is in use by another process (RocksDB LOCK held): " + text};
+    return from_rocks(s, "opening journal in " + dir);
+  }
+  std::unique_ptr<rocksdb::DB> db{raw};
+  auto close_handles = [&] {
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  };
+  std::string fmt;
+  s = db->Get(rocksdb::ReadOptions{}, handles[2], format_key, &fmt);
+  if (s.IsNotFound()) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    s = db->Put(wo, handles[2], format_key, format_value);
+    if (!s.ok()) {
+      close_handles();
+      return from_rocks(s, "writing journal format");
+    }
+  } else if (!s.ok()) {
+    close_handles();
+    return from_rocks(s, "reading journal format");
+  } else if (fmt != format_value) {
+    close_handles();
+    return status{errc::corruption, "data directory " + dir + " has journal format " + fmt +
+                                        ", this build reads format " + format_value};
+  }
+  return std::unique_ptr<journal>{new journal{std::move(db), std::move(handles), opts}};
+}
+
+journal::journal(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> cfs,
+                 const journal_options& opts)
+    : opts_(opts), db_(std::move(db)), cfs_(std::move(cfs)), journal_cf_(cfs_[1]) {
+  writer_ = std::thread{[this] { run_writer(); }};
+}
+
+journal::~journal() { close(); }
+
+void journal::close() {
+  {
+    std::lock_guard<std::mutex> lock{mutex_};
+    if (closed_) return;
+    closing_ = true;
+  }
+  wake_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  std::lock_guard<std::mutex> lock{mutex_};
+  if (closed_) return;
+  for (auto* h : cfs_) db_->DestroyColumnFamilyHandle(h);
+  cfs_.clear();
+  auto s = db_->Close();
+  if (!s.ok()) log(log_level::error, "journal", "close_failed", {{"error", s.ToString()}});
+  db_.reset();
+  closed_ = true;
+}
+
+status journal::append(std::vector<reading> readings, epoch_ms received, completion done) {
+  std::size_t n = readings.size();
+  {
+    std::lock_guard<std::mutex> lock{mutex_};
+    if (closing_) return {errc::unavailable, "journal is closing"};
+    if (queued_readings_ + n > opts_.max_pending_readings && queued_readings_ > 0)
+      return {errc::overloaded, std::to_string(queued_readings_) +
+                                    " readings are waiting for the disk; retry later"};
+    queued_readings_ += n;
+    queue_.push_back(request{std::move(readings), received, std::move(done)});
+  }
+  appends_.fetch_add(1, std::memory_order_relaxed);
+  wake_.notify_one();
+  return {};
+}
+
+void journal::run_writer() {
+  std::vector<request> group;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock{mutex_};
+      wake_.wait(lock, [this] { return closing_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // closing and drained
+      std::size_t taken = 0;
+      while (!queue_.empty() && (group.empty() || taken + queue_.front().readings.size() <= opts_.max_group_readings)) {
+        taken += queue_.front().readings.size();
+        group.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    commit(group);
+    std::size_t done_readings = 0;
+    for (auto& req : group) done_readings += req.readings.size();
+    {
+      std::lock_guard<std::mutex> lock{mutex_};
+      queued_readings_ -= done_readings;
+    }
+    group.clear();
+  }
+}
+
+void journal::commit(std::vector<request>& group) {
+  rocksdb::WriteBatch batch;
+  std::unordered_set<std::string> in_group;
+  std::vector<append_result> results(group.size());
+  rocksdb::ReadOptions ro;
+  std::string key;
+  rocksdb::PinnableSlice existing;
+  std::uint64_t written = 0, dups = 0;
+  status failure;
+  for (std::size_t g = 0; g < group.size() && failure.is_ok(); ++g) {
+    auto& req = group[g];
+    auto& res = results[g];
+    res.duplicate.assign(req.readings.size(), false);
+    for (std::size_t i = 0; i < req.readings.size(); ++i) {
+      const auto& r = req.readings[i];
+      key = reading_key(r.device, r.seq);
+      bool dup = in_group.count(key) > 0;
+      if (!dup) {
+        existing.Reset();
+        auto s = db_->Get(ro, journal_cf_, key, &existing);
+        if (s.ok()) {
+          dup = true;
+        } else if (!s.IsNotFound()) {
+          failure = from_rocks(s, "duplicate lookup");
+          break;
+        }
+      }
+      if (dup) {
+        res.duplicate[i] = true;
+        ++res.duplicates;
+        continue;
+      }
+      auto s = batch.Put(journal_cf_, slice(key), encode_reading_value(r, req.received));
+      if (!s.ok()) {
+        failure = from_rocks(s, "building write batch");
+        break;
+      }
+      in_group.insert(key);
+      ++res.accepted;
+    }
+    written += res.accepted;
+    dups += res.duplicates;
+  }
+  if (failure.is_ok() && batch.Count() > 0) {
+    auto start = std::chrono::steady_clock::now();
+    rocksdb::WriteOptions wo;
+    wo.sync = opts_.sync;
+    failure = from_rocks(db_->Write(wo, &batch), "journal write");
+    auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - start);
+    commit_micros_.fetch_add(static_cast<std::uint64_t>(micros.count()), std::memory_order_relaxed);
+    commits_.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (!failure.is_ok()) {
+    failures_.fetch_add(1, std::memory_order_relaxed);
+    log(log_level::error, "journal", "commit_failed",
+        {{"code", std::string{to_string(failure.code())}}, {"error", failure.message()}});
+    for (auto& res : results) res = append_result{failure, {}, 0, 0};
+  } else {
+    readings_.fetch_add(written, std::memory_order_relaxed);
+    duplicates_.fetch_add(dups, std::memory_order_relaxed);
+  }
+  for (std::size_t g = 0; g < group.size(); ++g) {
+    if (!group[g].done) continue;
+    try {
+      group[g].done(std::move(results[g]), std::move(group[g].readings));
+    } catch (const std::exception& e) {
+      log(log_level::error, "journal", "completion_threw", {{"error", e.what()}});
+    }
+  }
+}
+
+result<std::vector<journal_entry>> journal::read_device(const device_id& device, std::uint64_t from_seq,
+                                                        std::size_t limit) const {
+  std::vector<journal_entry> out;
+  std::string prefix = device_prefix(device);
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, journal_cf_)};
+  for (it->Seek(reading_key(device, from_seq)); it->Valid() && out.size() < limit; it->Next()) {
+    auto k = it->key();
+    if (!k.starts_with(prefix) || k.size() != prefix.size() + 8) break;
+    auto e = decode_reading({k.data(), k.size()}, {it->value().data(), it->value().size()});
+    if (!e) return e.error();
+    out.push_back(std::move(*e));
+  }
+  if (auto st = from_rocks(it->status(), "reading journal"); !st) return st;
+  return out;
+}
+
+result<bool> journal::contains(const device_id& device, std::uint64_t seq) const {
+  rocksdb::PinnableSlice v;
+  auto s = db_->Get(rocksdb::ReadOptions{}, journal_cf_, reading_key(device, seq), &v);
+  if (s.IsNotFound()) return false;
+  if (!s.ok()) return from_rocks(s, "reading journal");
+  return true;
+}
+
+status journal::for_each(const std::function<bool(const journal_entry&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, journal_cf_)};
+  for (it->Seek(std::string(1, reading_tag)); it->Valid(); it->Next()) {
+    auto k = it->key();
+    if (k.empty() || k[0] != reading_tag) break;
+    auto e = decode_reading({k.data(), k.size()}, {it->value().data(), it->value().size()});
+    if (!e) return e.error();
+    if (!fn(*e)) break;
+  }
+  return from_rocks(it->status(), "reading journal");
+}
+
+journal_stats journal::stats() const {
+  journal_stats s;
+  s.appends = appends_.load(std::memory_order_relaxed);
+  s.readings = readings_.load(std::memory_order_relaxed);
+  s.duplicates = duplicates_.load(std::memory_order_relaxed);
+  s.commits = commits_.load(std::memory_order_relaxed);
+  s.commit_micros = commit_micros_.load(std::memory_order_relaxed);
+  s.failures = failures_.load(std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock{mutex_};
+  s.pending = queued_readings_;
+  return s;
+}
+
+}  // namespace alert::storage

@@ -1,0 +1,141 @@
+#pragma once
+// The reading journal: every accepted reading, durable in RocksDB before it is acknowledged.
+// One writer thread batches concurrent appends into one WriteBatch and one WAL sync
+// (group commit) and answers each append through its completion.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/reading.hpp"
+#include "engine/status.hpp"
+#include "engine/time.hpp"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+}  // namespace rocksdb
+
+namespace alert::storage {
+
+/// Tuning of the journal.
+struct journal_options {
+  /// Sync the write-ahead log before an append completes. Off only for benchmarks and
+  /// demos that accept losing the last writes on a power cut.
+  bool sync = true;
+  /// Readings queued but not yet durable; appends beyond it get errc::overloaded.
+  std::size_t max_pending_readings = 200'000;
+  /// Most readings written by one group commit.
+  std::size_t max_group_readings = 20'000;
+};
+
+/// A journaled reading with the node time at which it was received.
+struct journal_entry {
+  reading r;
+  epoch_ms received;
+};
+
+/// What became of one append.
+struct append_result {
+  /// ok, or io_error when the write failed (then nothing of the append was written).
+  status error;
+  /// Per reading of the append: true when (device, seq) was already journaled.
+  std::vector<bool> duplicate;
+  std::uint64_t accepted = 0;
+  std::uint64_t duplicates = 0;
+};
+
+/// Counters for operators (monotonic since open).
+struct journal_stats {
+  std::uint64_t appends = 0;
+  std::uint64_t readings = 0;       ///< readings written
+  std::uint64_t duplicates = 0;     ///< readings found already journaled
+  std::uint64_t commits = 0;        ///< group commits (one WriteBatch and sync each)
+  std::uint64_t commit_micros = 0;  ///< time spent in WriteBatch + sync, summed
+  std::uint64_t failures = 0;       ///< group commits that failed
+  std::uint64_t pending = 0;        ///< readings queued right now
+};
+
+/// The journal of one data directory. Thread-safe.
+class journal {
+public:
+  /// Called on the writer thread once the append is durable (or failed), with the readings
+  /// handed to append(). Must not block.
+  using completion = std::function<void(append_result&&, std::vector<reading>&&)>;
+
+  /// Opens (creating if needed) the journal in `dir`. errc::unavailable when another process
+  /// holds the directory, errc::io_error or errc::corruption otherwise.
+  static result<std::unique_ptr<journal>> open(const std::string& dir, const journal_options& opts = {});
+
+  ~journal();
+  journal(const journal&) = delete;
+  journal& operator=(const journal&) = delete;
+
+  /// Queues `readings`, received at node time `received`, for a durable append; `done` runs
+  /// once they are durable. Readings whose (device, seq) is already journaled, or repeated
+  /// within the call, are duplicates and are not written again. Returns errc::overloaded
+  /// (and does not call `done`) when the queue is full, errc::unavailable after close().
+  status append(std::vector<reading> readings, epoch_ms received, completion done);
+
+  /// Completes everything queued, stops the writer and closes the database. Idempotent.
+  void close();
+
+  /// Readings of `device` with seq >= from_seq, in seq order, at most `limit`.
+  result<std::vector<journal_entry>> read_device(const device_id& device, std::uint64_t from_seq = 0,
+                                                 std::size_t limit = SIZE_MAX) const;
+
+  /// Whether (device, seq) is journaled.
+  result<bool> contains(const device_id& device, std::uint64_t seq) const;
+
+  /// Calls `fn` for every journaled reading, by device then seq. Stops early when fn
+  /// returns false.
+  status for_each(const std::function<bool(const journal_entry&)>& fn) const;
+
+  journal_stats stats() const;
+
+private:
+  struct request {
+    std::vector<reading> readings;
+    epoch_ms received;
+    completion done;
+  };
+  journal(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> cfs,
+          const journal_options& opts);
+  void run_writer();
+  void commit(std::vector<request>& group);
+
+  journal_options opts_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // default, journal, meta
+  rocksdb::ColumnFamilyHandle* journal_cf_ = nullptr;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<request> queue_;
+  std::size_t queued_readings_ = 0;
+  bool closing_ = false;
+  bool closed_ = false;
+  std::thread writer_;
+
+  std::atomic<std::uint64_t> appends_{0}, readings_{0}, duplicates_{0}, commits_{0},
+      commit_micros_{0}, failures_{0};
+};
+
+/// Journal key of (device, seq): 'r', device id, a zero byte, seq big-endian, so a device's
+/// readings are contiguous and in seq order.
+std::string reading_key(const device_id& device, std::uint64_t seq);
+
+/// Journal value of a reading, format 1 (see storage/README.md).
+std::string encode_reading_value(const reading& r, epoch_ms received);
+
+/// Decodes a journal entry; errc::corruption when key or value does not parse.
+result<journal_entry> decode_reading(std::string_view key, std::string_view value);
+
+}  // namespace alert::storage

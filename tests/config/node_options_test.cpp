@@ -1,0 +1,92 @@
+#include "config/node_options.hpp"
+
+#include <catch2/catch.hpp>
+#include <fstream>
+
+#include "tests/support/temp_dir.hpp"
+
+using namespace alert;
+using namespace alert::config;
+
+namespace {
+result<parsed_command> parse(std::vector<const char*> args, std::vector<std::string> env = {}) {
+  args.insert(args.begin(), "alertd");
+  return parse_command_line(static_cast<int>(args.size()), args.data(), env);
+}
+}  // namespace
+
+TEST_CASE("with no options a node gets working loopback defaults") {
+  auto cmd = parse({});
+  REQUIRE(cmd.has_value());
+  CHECK(cmd->what == parsed_command::action::run);
+  CHECK(cmd->options.ingest_endpoint == "tcp://127.0.0.1:7600");
+  CHECK(cmd->options.data_dir == "./var/alertd");
+  CHECK(cmd->options.journal_sync);
+  CHECK(cmd->options.log == log_level::info);
+}
+
+TEST_CASE("help lists every option with its default") {
+  auto cmd = parse({"--help"});
+  REQUIRE(cmd.has_value());
+  CHECK(cmd->what == parsed_command::action::help);
+  for (const char* s : {"--data-dir", "--ingest.endpoint", "tcp://127.0.0.1:7600", "--journal.sync",
+                        "--ingest.max-message-bytes", "--check", "--config"})
+    CHECK(cmd->help_text.find(s) != std::string::npos);
+}
+
+TEST_CASE("the command line overrides the environment which overrides the config file") {
+  test::temp_dir dir;
+  auto file = dir.sub("alertd.ini");
+  std::ofstream{file} << "data-dir = /from/file\nnode-id = file-node\n[ingest]\nendpoint = tcp://127.0.0.1:9001\nmax-batch-readings = 500\n";
+  auto cmd = parse({"--config", file.c_str(), "--data-dir", "/from/cli"},
+                   {"ALERT_DATA_DIR=/from/env", "ALERT_INGEST_ENDPOINT=tcp://127.0.0.1:9002", "PATH=/bin"});
+  REQUIRE(cmd.has_value());
+  CHECK(cmd->options.data_dir == "/from/cli");
+  CHECK(cmd->options.ingest_endpoint == "tcp://127.0.0.1:9002");
+  CHECK(cmd->options.node_id == "file-node");
+  CHECK(cmd->options.ingest_max_batch_readings == 500);
+}
+
+TEST_CASE("an unknown option is a config error that says which") {
+  auto cmd = parse({"--no-such-option"});
+  REQUIRE_FALSE(cmd.has_value());
+  CHECK(cmd.code() == errc::config_error);
+  CHECK(cmd.error().message().find("no-such-option") != std::string::npos);
+}
+
+TEST_CASE("a value of the wrong type is a config error") {
+  auto cmd = parse({"--ingest.max-batch-readings", "many"});
+  REQUIRE_FALSE(cmd.has_value());
+  CHECK(cmd.code() == errc::config_error);
+}
+
+TEST_CASE("an unreadable config file is a config error naming it") {
+  auto cmd = parse({"--config", "/nonexistent/alertd.ini"});
+  REQUIRE_FALSE(cmd.has_value());
+  CHECK(cmd.code() == errc::config_error);
+  CHECK(cmd.error().message().find("/nonexistent/alertd.ini") != std::string::npos);
+}
+
+TEST_CASE("bad values are refused with the option's name") {
+  auto bad_endpoint = parse({"--ingest.endpoint", "127.0.0.1:7600"});
+  REQUIRE_FALSE(bad_endpoint.has_value());
+  CHECK(bad_endpoint.error().message().find("ingest.endpoint") != std::string::npos);
+  auto bad_level = parse({"--log-level", "loud"});
+  REQUIRE_FALSE(bad_level.has_value());
+  CHECK(bad_level.error().message().find("log-level") != std::string::npos);
+  CHECK_FALSE(parse({"--scheduler-threads", "0"}).has_value());
+  CHECK_FALSE(parse({"--ingest.max-message-bytes", "10"}).has_value());
+}
+
+TEST_CASE("check mode is recognised and still validates") {
+  auto ok = parse({"--check"});
+  REQUIRE(ok.has_value());
+  CHECK(ok->what == parsed_command::action::check);
+  CHECK_FALSE(parse({"--check", "--ingest.endpoint", "nope"}).has_value());
+}
+
+TEST_CASE("journal sync can be turned off explicitly") {
+  auto cmd = parse({"--journal.sync", "false"});
+  REQUIRE(cmd.has_value());
+  CHECK_FALSE(cmd->options.journal_sync);
+}

@@ -1,0 +1,222 @@
+#include "storage/journal.hpp"
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "tests/support/temp_dir.hpp"
+
+using namespace alert;
+using namespace alert::storage;
+
+namespace {
+
+reading make(const std::string& dev, std::uint64_t seq, double value = 95,
+             std::optional<std::string> patient = std::nullopt) {
+  reading r{*device_id::make(dev), std::nullopt, metric::spo2, value, 1'700'000'000'000 + static_cast<epoch_ms>(seq), seq};
+  if (patient) r.patient = *patient_id::make(*patient);
+  return r;
+}
+
+// Appends and waits for the completion (bounded).
+append_result append_sync(journal& j, std::vector<reading> rs, epoch_ms received = 42) {
+  std::promise<append_result> p;
+  auto f = p.get_future();
+  auto st = j.append(std::move(rs), received, [&p](append_result&& r, std::vector<reading>&&) {
+    p.set_value(std::move(r));
+  });
+  REQUIRE(st.is_ok());
+  REQUIRE(f.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+  return f.get();
+}
+
+std::size_t count_all(const journal& j) {
+  std::size_t n = 0;
+  REQUIRE(j.for_each([&](const journal_entry&) { ++n; return true; }).is_ok());
+  return n;
+}
+
+template <class F>
+bool eventually(F&& cond) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) return true;
+    std::this_thread::yield();
+  }
+  return cond();
+}
+
+}  // namespace
+
+TEST_CASE("an appended reading reads back with every field and its receive time") {
+  test::temp_dir dir;
+  auto j = journal::open(dir.str());
+  REQUIRE(j.has_value());
+  auto res = append_sync(**j, {make("oxi-1", 7, 91.5, "P-1")}, 1234);
+  CHECK(res.error.is_ok());
+  CHECK(res.accepted == 1);
+  CHECK(res.duplicates == 0);
+  auto back = (*j)->read_device(*device_id::make("oxi-1"));
+  REQUIRE(back.has_value());
+  REQUIRE(back->size() == 1);
+  const auto& e = back->front();
+  CHECK(e.r.device.str() == "oxi-1");
+  REQUIRE(e.r.patient.has_value());
+  CHECK(e.r.patient->str() == "P-1");
+  CHECK(e.r.what == metric::spo2);
+  CHECK(e.r.value == 91.5);
+  CHECK(e.r.ts == 1'700'000'000'007);
+  CHECK(e.r.seq == 7);
+  CHECK(e.received == 1234);
+}
+
+TEST_CASE("a reading already journaled is a duplicate and is not written again") {
+  test::temp_dir dir;
+  auto j = *journal::open(dir.str());
+  CHECK(append_sync(*j, {make("oxi-1", 1, 90)}, 100).accepted == 1);
+  auto res = append_sync(*j, {make("oxi-1", 1, 80), make("oxi-1", 2, 85)}, 200);
+  CHECK(res.accepted == 1);
+  CHECK(res.duplicates == 1);
+  REQUIRE(res.duplicate.size() == 2);
+  CHECK(res.duplicate[0]);
+  CHECK_FALSE(res.duplicate[1]);
+  auto back = *j->read_device(*device_id::make("oxi-1"));
+  REQUIRE(back.size() == 2);
+  CHECK(back[0].r.value == 90);  // the first write stands
+  CHECK(back[0].received == 100);
+}
+
+TEST_CASE("a reading repeated within one append is written once") {
+  test::temp_dir dir;
+  auto j = *journal::open(dir.str());
+  auto res = append_sync(*j, {make("oxi-1", 5), make("oxi-1", 5), make("oxi-2", 5)});
+  CHECK(res.accepted == 2);
+  CHECK(res.duplicates == 1);
+  CHECK(res.duplicate == std::vector<bool>{false, true, false});
+  CHECK(count_all(*j) == 2);
+}
+
+TEST_CASE("readings of a device come back in seq order across the byte boundary") {
+  test::temp_dir dir;
+  auto j = *journal::open(dir.str());
+  append_sync(*j, {make("oxi-1", 256), make("oxi-1", 255), make("oxi-1", 1), make("oxi-10", 3)});
+  auto back = *j->read_device(*device_id::make("oxi-1"));
+  REQUIRE(back.size() == 3);
+  CHECK(back[0].r.seq == 1);
+  CHECK(back[1].r.seq == 255);
+  CHECK(back[2].r.seq == 256);
+  auto from = *j->read_device(*device_id::make("oxi-1"), 200, 1);
+  REQUIRE(from.size() == 1);
+  CHECK(from[0].r.seq == 255);
+  CHECK(*j->contains(*device_id::make("oxi-10"), 3));
+  CHECK_FALSE(*j->contains(*device_id::make("oxi-10"), 4));
+}
+
+TEST_CASE("journaled readings survive closing and reopening the data directory") {
+  test::temp_dir dir;
+  {
+    auto j = *journal::open(dir.str());
+    append_sync(*j, {make("oxi-1", 1), make("oxi-2", 1, 88, "P-9")});
+  }
+  auto j = *journal::open(dir.str());
+  CHECK(count_all(*j) == 2);
+  auto res = append_sync(*j, {make("oxi-2", 1)});
+  CHECK(res.duplicates == 1);
+}
+
+TEST_CASE("a second open of the same data directory is refused as unavailable") {
+  test::temp_dir dir;
+  auto first = journal::open(dir.str());
+  REQUIRE(first.has_value());
+  auto second = journal::open(dir.str());
+  REQUIRE_FALSE(second.has_value());
+  CHECK(second.code() == errc::unavailable);
+  CHECK(second.error().message().find("in use") != std::string::npos);
+}
+
+TEST_CASE("an append beyond the pending limit is refused as overloaded, not dropped") {
+  test::temp_dir dir;
+  journal_options opts;
+  opts.max_pending_readings = 8;
+  auto j = *journal::open(dir.str(), opts);
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  std::atomic<bool> in_completion{false};
+  REQUIRE(j->append({make("a", 1), make("a", 2), make("a", 3), make("a", 4), make("a", 5)}, 1,
+                    [&](append_result&&, std::vector<reading>&&) {
+                      in_completion = true;
+                      released.wait();
+                    }).is_ok());
+  REQUIRE(eventually([&] { return in_completion.load(); }));
+  std::promise<append_result> second;
+  REQUIRE(j->append({make("b", 1), make("b", 2), make("b", 3)}, 1,
+                    [&](append_result&& r, std::vector<reading>&&) { second.set_value(std::move(r)); })
+              .is_ok());
+  auto refused = j->append({make("c", 1)}, 1, [](append_result&&, std::vector<reading>&&) {
+    FAIL("an overloaded append must not complete");
+  });
+  CHECK(refused.code() == errc::overloaded);
+  release.set_value();
+  auto f = second.get_future();
+  REQUIRE(f.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+  CHECK(f.get().accepted == 3);
+  CHECK_FALSE(*j->contains(*device_id::make("c"), 1));
+}
+
+TEST_CASE("close completes every queued append before it returns") {
+  test::temp_dir dir;
+  auto j = *journal::open(dir.str());
+  std::atomic<int> completed{0};
+  for (std::uint64_t i = 0; i < 50; ++i)
+    REQUIRE(j->append({make("oxi-1", i)}, 1, [&](append_result&& r, std::vector<reading>&&) {
+      if (r.error.is_ok() && r.accepted == 1) ++completed;
+    }).is_ok());
+  j->close();
+  CHECK(completed == 50);
+  CHECK(j->append({make("oxi-1", 99)}, 1, nullptr).code() == errc::unavailable);
+}
+
+TEST_CASE("concurrent appends from many threads are all journaled exactly once") {
+  test::temp_dir dir;
+  auto j = *journal::open(dir.str());
+  constexpr int threads = 4, per_thread = 200;
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<int> done{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t)
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        // Every reading is sent twice, by two different threads.
+        auto dev = "dev-" + std::to_string(i % 10);
+        auto seq = static_cast<std::uint64_t>((t / 2) * per_thread + i);
+        while (j->append({make(dev, seq)}, 1, [&](append_result&& r, std::vector<reading>&&) {
+                 accepted += r.accepted;
+                 ++done;
+               }).code() == errc::overloaded) {
+          std::this_thread::yield();
+        }
+      }
+    });
+  for (auto& t : ts) t.join();
+  REQUIRE(eventually([&] { return done.load() == threads * per_thread; }));
+  CHECK(accepted == threads / 2 * per_thread);
+  CHECK(count_all(*j) == threads / 2 * per_thread);
+  auto st = j->stats();
+  CHECK(st.readings == threads / 2 * per_thread);
+  CHECK(st.duplicates == threads / 2 * per_thread);
+  CHECK(st.commits >= 1);
+  CHECK(st.commits <= st.appends);
+}
+
+TEST_CASE("a journal value that does not parse is reported as corruption") {
+  auto key = reading_key(*device_id::make("oxi-1"), 3);
+  auto value = encode_reading_value(make("oxi-1", 3, 90, "P-1"), 5);
+  CHECK(decode_reading(key, value).has_value());
+  CHECK(decode_reading(key, value.substr(0, 10)).code() == errc::corruption);
+  CHECK(decode_reading(key, value + "x").code() == errc::corruption);
+  CHECK(decode_reading("x", value).code() == errc::corruption);
+  auto bad_metric = value;
+  bad_metric[1] = static_cast<char>(200);
+  CHECK(decode_reading(key, bad_metric).code() == errc::corruption);
+}

@@ -1,0 +1,99 @@
+// alertd: one node of the alerting engine. See docs/operations.md.
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "actors/node.hpp"
+#include "actors/stderr_log.hpp"
+#include "actors/wall_clock.hpp"
+#include "config/node_options.hpp"
+#include "engine/log.hpp"
+
+extern char** environ;
+
+namespace {
+
+// Exit codes scripts can rely on (docs/operations.md).
+constexpr int exit_ok = 0;
+constexpr int exit_config = 2;
+constexpr int exit_unavailable = 3;
+constexpr int exit_failure = 1;
+
+std::vector<std::string> environment() {
+  std::vector<std::string> out;
+  for (char** e = environ; e && *e; ++e) out.emplace_back(*e);
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace alert;
+  auto cmd = config::parse_command_line(argc, argv, environment());
+  if (!cmd) {
+    std::cerr << "alertd: " << cmd.error().message() << "\n";
+    return exit_config;
+  }
+  switch (cmd->what) {
+    case config::parsed_command::action::help: std::cout << cmd->help_text; return exit_ok;
+    case config::parsed_command::action::version: std::cout << "alertd 0.1.0\n"; return exit_ok;
+    case config::parsed_command::action::check:
+      std::cout << "configuration ok: node " << cmd->options.node_id << ", data-dir " << cmd->options.data_dir
+                << ", ingest " << cmd->options.ingest_endpoint << "\n";
+      return exit_ok;
+    case config::parsed_command::action::run: break;
+  }
+  const auto& opts = cmd->options;
+  install_stderr_log(opts.log);
+
+  // Signals are taken synchronously by this thread only: block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  wall_clock clock;
+  auto n = node::start(opts, clock);
+  if (!n) {
+    log(log_level::error, "node", "start_failed",
+        {{"code", std::string{to_string(n.code())}}, {"msg", n.error().message()}});
+    std::cerr << "alertd: " << n.error().message() << "\n";
+    return n.code() == errc::unavailable ? exit_unavailable : exit_failure;
+  }
+  // Tests and scripts wait for this line on stdout before they connect.
+  std::cout << "alertd ready ingest=" << (*n)->ingest_endpoint() << std::endl;
+
+  node_stats last{};
+  for (;;) {
+    timespec wait{static_cast<time_t>(opts.stats_interval_s > 0 ? opts.stats_interval_s : 3600), 0};
+    int sig = sigtimedwait(&signals, nullptr, &wait);
+    if (sig == SIGINT || sig == SIGTERM) {
+      log(log_level::info, "node", "stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+      break;
+    }
+    if (sig == SIGHUP) {
+      log(log_level::info, "node", "sighup", {{"msg", "nothing to reload yet: no rules file in this version"}});
+      continue;
+    }
+    if (opts.stats_interval_s == 0) continue;
+    auto s = (*n)->stats();
+    if (s.requests != last.requests)
+      log(log_level::info, "node", "node_stats",
+          {{"requests", std::to_string(s.requests)},
+           {"accepted", std::to_string(s.accepted)},
+           {"duplicates", std::to_string(s.duplicates)},
+           {"rejected", std::to_string(s.rejected)},
+           {"request_errors", std::to_string(s.request_errors)},
+           {"journal_commits", std::to_string(s.journal_commits)},
+           {"avg_commit_us", std::to_string(s.journal_commits ? s.journal_commit_micros / s.journal_commits : 0)}});
+    last = s;
+  }
+  (*n)->stop();
+  return exit_ok;
+}
