@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <unordered_set>
 
 #include "engine/log.hpp"
@@ -116,6 +117,9 @@ result<journal_entry> decode_reading(std::string_view key, std::string_view valu
 }
 
 result<std::unique_ptr<journal>> journal::open(const std::string& dir, const journal_options& opts) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return status{errc::io_error, "cannot create data directory " + dir + ": " + ec.message()};
   rocksdb::Options db_opts;
   db_opts.create_if_missing = true;
   db_opts.create_missing_column_families = true;

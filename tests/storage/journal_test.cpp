@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <thread>
 
@@ -219,4 +221,20 @@ TEST_CASE("a journal value that does not parse is reported as corruption") {
   auto bad_metric = value;
   bad_metric[1] = static_cast<char>(200);
   CHECK(decode_reading(key, bad_metric).code() == errc::corruption);
+}
+
+TEST_CASE("a data directory whose parents do not exist is created") {
+  test::temp_dir dir;
+  auto j = journal::open(dir.sub("a/b/c"));
+  REQUIRE(j.has_value());
+  CHECK(std::filesystem::is_directory(dir.sub("a/b/c")));
+}
+
+TEST_CASE("a data directory that cannot be created is an io error naming it") {
+  test::temp_dir dir;
+  { std::ofstream{dir.sub("file")} << "x"; }
+  auto j = journal::open(dir.sub("file/sub"));
+  REQUIRE_FALSE(j.has_value());
+  CHECK(j.code() == errc::io_error);
+  CHECK(j.error().message().find("file/sub") != std::string::npos);
 }

@@ -1,0 +1,178 @@
+// alert-bench: ingest throughput of a node, in one process, against a temporary data dir.
+// Pipelined DEALER clients send batches of N readings over 10 000 devices to a real node
+// (ingest endpoint, validation, journal with group commit and WAL sync) and report
+// readings/s and batch latency. docs/benchmarks.md records the figures.
+#include <algorithm>
+#include <atomic>
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <thread>
+#include <zmq.hpp>
+
+#include "actors/node.hpp"
+#include "actors/wall_clock.hpp"
+#include "cluster/ingest_wire.hpp"
+
+namespace po = boost::program_options;
+using namespace alert;
+using clk = std::chrono::steady_clock;
+
+namespace {
+
+struct run_result {
+  double readings_per_s = 0;
+  double batches_per_s = 0;
+  double p50_ms = 0, p99_ms = 0;
+  double readings_per_commit = 0;
+  std::uint64_t errors = 0;
+};
+
+struct settings {
+  std::size_t batch = 100;
+  std::size_t threads = 4;
+  std::size_t window = 8;
+  std::size_t devices = 10000;
+  double seconds = 5;
+  bool sync = true;
+};
+
+run_result run(const settings& s, const std::string& dir) {
+  config::node_options o;
+  o.data_dir = dir;
+  o.ingest_endpoint = "tcp://127.0.0.1:*";
+  o.journal_sync = s.sync;
+  o.stats_interval_s = 0;
+  wall_clock clock;
+  auto n = node::start(o, clock);
+  if (!n) {
+    std::cerr << "alert-bench: " << n.error().to_string() << "\n";
+    std::exit(1);
+  }
+  const std::string endpoint = (*n)->ingest_endpoint();
+  const epoch_ms ts = clock.now() - 1000;
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> readings{0}, batches{0}, errors{0};
+  std::vector<std::vector<double>> latencies(s.threads);
+  std::vector<std::thread> workers;
+  zmq::context_t ctx{1};
+  const auto start = clk::now();
+  for (std::size_t t = 0; t < s.threads; ++t)
+    workers.emplace_back([&, t] {
+      zmq::socket_t sock{ctx, zmq::socket_type::dealer};
+      sock.set(zmq::sockopt::linger, 0);
+      sock.connect(endpoint);
+      std::uint64_t next_batch = 0;
+      std::uint64_t seq = 0;
+      std::map<std::int64_t, clk::time_point> outstanding;
+      const std::size_t dev_per_thread = std::max<std::size_t>(1, s.devices / s.threads);
+      auto send_one = [&] {
+        std::vector<reading_input> rs(s.batch);
+        for (auto& r : rs) {
+          ++seq;
+          r.device = "bench-" + std::to_string(t) + "-" + std::to_string(seq % dev_per_thread);
+          r.metric = "heart_rate";
+          r.value = static_cast<double>(60 + seq % 40);
+          r.ts = ts;
+          r.seq = seq;
+        }
+        auto id = static_cast<std::int64_t>(next_batch++);
+        sock.send(zmq::buffer(wire::encode_request(id, rs)), zmq::send_flags::none);
+        outstanding[id] = clk::now();
+      };
+      while (!stop) {
+        while (outstanding.size() < s.window) send_one();
+        zmq::pollitem_t item{sock.handle(), 0, ZMQ_POLLIN, 0};
+        if (zmq::poll(&item, 1, std::chrono::milliseconds{100}) == 0) continue;
+        zmq::message_t msg;
+        while (sock.recv(msg, zmq::recv_flags::dontwait)) {
+          auto reply = wire::decode_reply(static_cast<const char*>(msg.data()), msg.size());
+          if (!reply) continue;
+          auto* ack = std::get_if<wire::ingest_ack>(&*reply);
+          if (!ack) {
+            ++errors;
+            outstanding.erase(outstanding.begin());
+            continue;
+          }
+          auto id = std::get<std::int64_t>(ack->batch);
+          auto it = outstanding.find(id);
+          if (it == outstanding.end()) continue;
+          latencies[t].push_back(std::chrono::duration<double, std::milli>(clk::now() - it->second).count());
+          outstanding.erase(it);
+          readings += ack->accepted;
+          ++batches;
+        }
+      }
+    });
+  std::this_thread::sleep_for(std::chrono::duration<double>(s.seconds));  // the measuring window
+  stop = true;
+  for (auto& w : workers) w.join();
+  const double elapsed = std::chrono::duration<double>(clk::now() - start).count();
+  auto st = (*n)->stats();
+  (*n)->stop();
+  std::vector<double> all;
+  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  std::sort(all.begin(), all.end());
+  run_result r;
+  r.readings_per_s = static_cast<double>(readings.load()) / elapsed;
+  r.batches_per_s = static_cast<double>(batches.load()) / elapsed;
+  if (!all.empty()) {
+    r.p50_ms = all[all.size() / 2];
+    r.p99_ms = all[std::min(all.size() - 1, all.size() * 99 / 100)];
+  }
+  r.readings_per_commit = st.journal_commits ? static_cast<double>(st.accepted) / static_cast<double>(st.journal_commits) : 0;
+  r.errors = errors.load();
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  settings s;
+  std::string batches_arg = "1,100";
+  std::string dir_arg;
+  po::options_description desc{"alert-bench: ingest throughput of one node\n\nOptions"};
+  desc.add_options()
+      ("help,h", "show this help")
+      ("batches", po::value(&batches_arg)->default_value(batches_arg), "comma-separated readings per request")
+      ("threads", po::value(&s.threads)->default_value(s.threads), "client threads, one DEALER each")
+      ("window", po::value(&s.window)->default_value(s.window), "requests in flight per client")
+      ("devices", po::value(&s.devices)->default_value(s.devices), "distinct devices")
+      ("seconds", po::value(&s.seconds)->default_value(s.seconds), "measuring time per run")
+      ("sync", po::value(&s.sync)->default_value(s.sync), "fsync the WAL before each ack (group commit)")
+      ("dir", po::value(&dir_arg), "scratch directory (default: a new one under /tmp, removed after)");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "alert-bench: " << e.what() << "\n";
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << desc;
+    return 0;
+  }
+  std::filesystem::path base = dir_arg.empty() ? std::filesystem::temp_directory_path() / ("alert-bench-" + std::to_string(::getpid())) : std::filesystem::path{dir_arg};
+  std::printf("%-8s %-6s %14s %12s %10s %10s %16s %7s\n", "batch", "sync", "readings/s", "batches/s", "p50 ms",
+              "p99 ms", "readings/commit", "errors");
+  std::size_t pos = 0;
+  while (pos <= batches_arg.size()) {
+    auto comma = batches_arg.find(',', pos);
+    auto tok = batches_arg.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    pos = comma == std::string::npos ? batches_arg.size() + 1 : comma + 1;
+    s.batch = static_cast<std::size_t>(std::stoul(tok));
+    auto dir = base / ("b" + tok);
+    std::filesystem::remove_all(dir);
+    auto r = run(s, dir.string());
+    std::filesystem::remove_all(dir);
+    std::printf("%-8zu %-6s %14.0f %12.0f %10.2f %10.2f %16.1f %7llu\n", s.batch, s.sync ? "on" : "off",
+                r.readings_per_s, r.batches_per_s, r.p50_ms, r.p99_ms, r.readings_per_commit,
+                static_cast<unsigned long long>(r.errors));
+  }
+  std::filesystem::remove_all(base);
+  return 0;
+}
