@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
-#include <new>
 #include <stdexcept>
 #include <utility>
 
@@ -107,8 +106,8 @@ std::optional<batch_id> read_batch(const msgpack::object& o) {
   return std::nullopt;
 }
 
-/// Unpacks exactly one object filling [data, data + size); throws msgpack's exceptions,
-/// std::runtime_error for trailing bytes.
+/// Unpacks the object at the start of [data, data + size) and sets `trailing` to the number
+/// of bytes after it; throws msgpack's exceptions (insufficient_bytes for empty input).
 msgpack::object_handle unpack_one(const char* data, std::size_t size, const msgpack::unpack_limit& limit,
                                   std::size_t& trailing) {
   if (size == 0 || data == nullptr) throw msgpack::insufficient_bytes("empty input");

@@ -826,6 +826,29 @@ TEST_CASE("an unknown error code in a reply becomes internal and keeps the messa
   CHECK(holds_batch(err.batch, "b"));
 }
 
+TEST_CASE("an ok code in an error reply or a rejection becomes internal") {
+  auto r = reply(bytes(map_of({{"v", i64(1)}, {"type", str("error")}, {"code", str("ok")}, {"message", str("m")}})));
+  REQUIRE(r.has_value());
+  REQUIRE(std::holds_alternative<ingest_error>(*r));
+  CHECK(std::get<ingest_error>(*r).code == errc::internal);
+  auto ack = reply(bytes(map_of({{"v", i64(1)}, {"type", str("ack")}, {"batch", str("b")}, {"accepted", i64(0)},
+                                 {"duplicates", i64(0)},
+                                 {"rejected", array_of({map_of({{"index", i64(0)}, {"code", str("ok")},
+                                                                {"message", str("m")}})})}})));
+  REQUIRE(ack.has_value());
+  REQUIRE(std::holds_alternative<ingest_ack>(*ack));
+  REQUIRE(std::get<ingest_ack>(*ack).rejected.size() == 1);
+  CHECK(std::get<ingest_ack>(*ack).rejected[0].code == errc::internal);
+}
+
+TEST_CASE("a nil batch in a reply reads as an unknown batch id") {
+  auto r = reply(bytes(map_of({{"v", i64(1)}, {"type", str("error")}, {"batch", nil()}, {"code", str("malformed")},
+                               {"message", str("m")}})));
+  REQUIRE(r.has_value());
+  REQUIRE(std::holds_alternative<ingest_error>(*r));
+  CHECK(unread(std::get<ingest_error>(*r).batch));
+}
+
 TEST_CASE("decode_reply refuses replies it cannot use as malformed") {
   const auto good_error = map_of({{"v", i64(1)}, {"type", str("error")}, {"code", str("malformed")},
                                   {"message", str("m")}});
