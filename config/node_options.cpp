@@ -126,7 +126,8 @@ status validate(const node_options& o) {
     return bad("ingest.max-message-bytes must be between 1024 and 67108864");
   if (o.ingest_max_batch_readings < 1 || o.ingest_max_batch_readings > 100000)
     return bad("ingest.max-batch-readings must be between 1 and 100000");
-  if (o.ingest_max_future_ms < 0) return bad("ingest.max-future-ms must not be negative");
+  if (o.ingest_max_future_ms < 0 || o.ingest_max_future_ms > 7LL * 24 * 3600 * 1000)
+    return bad("ingest.max-future-ms must be between 0 and 604800000 (7 days)");
   if (o.ingest_max_pending_readings < o.ingest_max_batch_readings)
     return bad("ingest.max-pending-readings must be at least ingest.max-batch-readings");
   return {};

@@ -1,5 +1,7 @@
 #include "engine/reading.hpp"
 
+#include <cmath>
+
 namespace alert {
 
 result<reading> make_reading(const reading_input& in, epoch_ms now, epoch_ms max_future_ms) {
@@ -20,9 +22,13 @@ result<reading> make_reading(const reading_input& in, epoch_ms now, epoch_ms max
   if (auto st = check_value(*m, in.value); st.code() == errc::not_finite) return st;
   auto value = to_canonical(*m, in.value, in.unit ? *in.unit : std::string_view{});
   if (!value) return value.error();
+  // A finite value that overflows in conversion is out of range, not "not finite".
+  if (!std::isfinite(*value))
+    return status{errc::value_out_of_range, std::string{info(*m).name} + " value overflows in unit conversion"};
   if (auto st = check_value(*m, *value); !st) return st;
   if (in.ts < 0) return status{errc::value_out_of_range, "ts is before the Unix epoch"};
-  if (in.ts > now + max_future_ms)
+  // Written as a difference: now + max_future_ms could overflow for a huge allowance.
+  if (in.ts - now > max_future_ms)
     return status{errc::timestamp_in_future,
                   "ts is " + std::to_string(in.ts - now) + " ms ahead of the node clock (allowed " +
                       std::to_string(max_future_ms) + " ms)"};

@@ -13,34 +13,24 @@
 #include <unordered_set>
 
 #include "engine/log.hpp"
+#include "storage/bytes.hpp"
 
 namespace alert::storage {
 namespace {
 
+using bytes::get_u64_be;
+using bytes::get_u64_le;
+using bytes::put_u64_be;
+using bytes::put_u64_le;
+
 constexpr char reading_tag = 'r';
+constexpr char late_tag = 'l';
+constexpr char binding_tag = 'b';
+// Bounds on the writer's caches; past them they start afresh (they are only caches).
+constexpr std::size_t max_cached_devices = 1'000'000;
 constexpr std::uint8_t reading_format = 1;
 constexpr const char* format_key = "journal_format";
 constexpr const char* format_value = "1";
-
-void put_u64_be(std::string& out, std::uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xff);
-}
-
-std::uint64_t get_u64_be(const char* p) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
-
-void put_u64_le(std::string& out, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
-}
-
-std::uint64_t get_u64_le(const char* p) {
-  std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
 
 std::string device_prefix(const device_id& device) {
   std::string key;
@@ -76,9 +66,7 @@ std::string encode_reading_value(const reading& r, epoch_ms received) {
   out.reserve(27 + (pat ? pat->size() : 0));
   out += static_cast<char>(reading_format);
   out += static_cast<char>(r.what);
-  std::uint64_t bits;
-  std::memcpy(&bits, &r.value, sizeof bits);
-  put_u64_le(out, bits);
+  bytes::put_f64(out, r.value);
   put_u64_le(out, static_cast<std::uint64_t>(r.ts));
   put_u64_le(out, static_cast<std::uint64_t>(received));
   out += static_cast<char>(pat ? pat->size() : 0);
@@ -138,6 +126,8 @@ result<std::unique_ptr<journal>> journal::open(const std::string& dir, const jou
       {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions{}},
       {"journal", journal_opts},
       {"meta", rocksdb::ColumnFamilyOptions{}},
+      {"snapshot", rocksdb::ColumnFamilyOptions{}},
+      {"event", rocksdb::ColumnFamilyOptions{}},
   };
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
@@ -176,7 +166,16 @@ result<std::unique_ptr<journal>> journal::open(const std::string& dir, const jou
 
 journal::journal(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> cfs,
                  const journal_options& opts)
-    : opts_(opts), db_(std::move(db)), cfs_(std::move(cfs)), journal_cf_(cfs_[1]) {
+    : opts_(opts),
+      db_(std::move(db)),
+      cfs_(std::move(cfs)),
+      journal_cf_(cfs_[1]),
+      snapshot_cf_(cfs_[3]),
+      event_cf_(cfs_[4]) {
+  // Continue the event sequence after the last stored event.
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, event_cf_)};
+  it->SeekToLast();
+  if (it->Valid() && it->key().size() == 8) event_counter_ = get_u64_be(it->key().data()) + 1;
   writer_ = std::thread{[this] { run_writer(); }};
 }
 
@@ -274,6 +273,25 @@ void journal::commit(std::vector<request>& group) {
         continue;
       }
       auto s = batch.Put(journal_cf_, slice(key), encode_reading_value(r, req.received));
+      // A reading below the device's highest journaled seq is late: index it so that a
+      // rebuild from a snapshot taken before it arrived still sees it.
+      std::string prefix = key.substr(0, key.size() - 8);
+      auto& max_seq = max_seq_[prefix];
+      if (max_seq == 0) max_seq = max_seq_of(prefix);
+      if (s.ok() && r.seq < max_seq) {
+        std::string late = key;
+        late[0] = late_tag;
+        s = batch.Put(journal_cf_, slice(late), rocksdb::Slice{});
+      }
+      max_seq = std::max(max_seq, r.seq + 1);  // stored +1 so that 0 means "unknown"
+      if (s.ok() && r.patient) {
+        std::string pair;
+        pair += binding_tag;
+        pair += r.patient->str();
+        pair += '\0';
+        pair += r.device.str();
+        if (indexed_pairs_.insert(pair).second) s = batch.Put(journal_cf_, slice(pair), rocksdb::Slice{});
+      }
       if (!s.ok()) {
         failure = from_rocks(s, "building write batch");
         break;
@@ -294,7 +312,12 @@ void journal::commit(std::vector<request>& group) {
     commit_micros_.fetch_add(static_cast<std::uint64_t>(micros.count()), std::memory_order_relaxed);
     commits_.fetch_add(1, std::memory_order_relaxed);
   }
+  if (max_seq_.size() > max_cached_devices) max_seq_.clear();
+  if (indexed_pairs_.size() > max_cached_devices) indexed_pairs_.clear();
   if (!failure.is_ok()) {
+    // The batch was not written: forget what the caches learnt from it.
+    max_seq_.clear();
+    indexed_pairs_.clear();
     failures_.fetch_add(1, std::memory_order_relaxed);
     log(log_level::error, "journal", "commit_failed",
         {{"code", std::string{to_string(failure.code())}}, {"error", failure.message()}});
@@ -347,6 +370,106 @@ status journal::for_each(const std::function<bool(const journal_entry&)>& fn) co
     if (!fn(*e)) break;
   }
   return from_rocks(it->status(), "reading journal");
+}
+
+std::uint64_t journal::max_seq_of(const std::string& prefix) {
+  // The last key with this prefix holds the device's highest seq (keys sort by seq).
+  std::string upper = prefix;
+  put_u64_be(upper, UINT64_MAX);
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, journal_cf_)};
+  it->SeekForPrev(upper);
+  if (!it->Valid()) return 0;
+  auto k = it->key();
+  if (k.size() != prefix.size() + 8 || !k.starts_with(prefix)) return 0;
+  return get_u64_be(k.data() + prefix.size()) + 1;
+}
+
+result<std::vector<journal_entry>> journal::late_readings(const device_id& device, std::uint64_t up_to) const {
+  std::vector<journal_entry> out;
+  std::string prefix = device_prefix(device);
+  prefix[0] = late_tag;
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, journal_cf_)};
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    auto k = it->key();
+    if (!k.starts_with(prefix) || k.size() != prefix.size() + 8) break;
+    std::uint64_t seq = get_u64_be(k.data() + prefix.size());
+    if (seq > up_to) break;
+    std::string value;
+    auto s = db_->Get(rocksdb::ReadOptions{}, journal_cf_, reading_key(device, seq), &value);
+    if (!s.ok()) return from_rocks(s, "reading late reading");
+    auto e = decode_reading(reading_key(device, seq), value);
+    if (!e) return e.error();
+    out.push_back(std::move(*e));
+  }
+  if (auto st = from_rocks(it->status(), "reading late index"); !st) return st;
+  return out;
+}
+
+result<std::vector<std::string>> journal::patient_devices(const patient_id& patient) const {
+  std::vector<std::string> out;
+  std::string prefix;
+  prefix += binding_tag;
+  prefix += patient.str();
+  prefix += '\0';
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, journal_cf_)};
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    auto k = it->key();
+    if (!k.starts_with(prefix)) break;
+    out.emplace_back(k.data() + prefix.size(), k.size() - prefix.size());
+  }
+  if (auto st = from_rocks(it->status(), "reading patient index"); !st) return st;
+  return out;
+}
+
+status journal::put_snapshot(const std::string& key, const std::string& bytes) {
+  return from_rocks(db_->Put(rocksdb::WriteOptions{}, snapshot_cf_, key, bytes), "writing snapshot");
+}
+
+result<std::optional<std::string>> journal::get_snapshot(const std::string& key) const {
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions{}, snapshot_cf_, key, &value);
+  if (s.IsNotFound()) return std::optional<std::string>{};
+  if (!s.ok()) return from_rocks(s, "reading snapshot");
+  return std::optional<std::string>{std::move(value)};
+}
+
+status journal::append_event(epoch_ms at, const std::string& kind, const std::string& entity,
+                             const std::string& detail) {
+  std::lock_guard<std::mutex> lock{event_mutex_};
+  std::string key;
+  put_u64_be(key, event_counter_++);
+  std::string value;
+  put_u64_le(value, static_cast<std::uint64_t>(at));
+  for (const auto* part : {&kind, &entity, &detail}) {
+    put_u64_le(value, part->size());
+    value += *part;
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = opts_.sync;
+  return from_rocks(db_->Put(wo, event_cf_, key, value), "writing node event");
+}
+
+result<std::vector<journal::node_event>> journal::events() const {
+  std::vector<node_event> out;
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, event_cf_)};
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto v = it->value();
+    if (v.size() < 8) return status{errc::corruption, "node event too short"};
+    node_event e;
+    e.at = static_cast<epoch_ms>(get_u64_le(v.data()));
+    std::size_t off = 8;
+    for (auto* part : {&e.kind, &e.entity, &e.detail}) {
+      if (off + 8 > v.size()) return status{errc::corruption, "node event truncated"};
+      auto n = get_u64_le(v.data() + off);
+      off += 8;
+      if (n > v.size() - off) return status{errc::corruption, "node event truncated"};
+      part->assign(v.data() + off, n);
+      off += n;
+    }
+    out.push_back(std::move(e));
+  }
+  if (auto st = from_rocks(it->status(), "reading node events"); !st) return st;
+  return out;
 }
 
 journal_stats journal::stats() const {

@@ -12,6 +12,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "engine/reading.hpp"
@@ -100,6 +102,29 @@ public:
 
   journal_stats stats() const;
 
+  /// Readings of `device` with seq <= up_to that arrived after a reading with a higher seq
+  /// had been journaled (late readings), in seq order. Snapshots skip them; rebuilds add them.
+  result<std::vector<journal_entry>> late_readings(const device_id& device, std::uint64_t up_to) const;
+
+  /// Every device that ever sent a reading naming `patient`, sorted.
+  result<std::vector<std::string>> patient_devices(const patient_id& patient) const;
+
+  /// Stores the latest snapshot of an entity (no sync: a lost snapshot is rebuilt from the
+  /// journal). `key` names the entity, e.g. "d/oxi-1".
+  status put_snapshot(const std::string& key, const std::string& bytes);
+  /// The latest snapshot of an entity, or nothing.
+  result<std::optional<std::string>> get_snapshot(const std::string& key) const;
+
+  /// Appends a node event (supervision, quarantine, ...) durably, with the node time.
+  status append_event(epoch_ms at, const std::string& kind, const std::string& entity, const std::string& detail);
+  /// A node event as stored.
+  struct node_event {
+    epoch_ms at;
+    std::string kind, entity, detail;
+  };
+  /// Node events in order of appending.
+  result<std::vector<node_event>> events() const;
+
 private:
   struct request {
     std::vector<reading> readings;
@@ -113,8 +138,18 @@ private:
 
   journal_options opts_;
   std::unique_ptr<rocksdb::DB> db_;
-  std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // default, journal, meta
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // default, journal, meta, snapshot, event
   rocksdb::ColumnFamilyHandle* journal_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* snapshot_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* event_cf_ = nullptr;
+
+  // Writer thread only: highest seq journaled per device (a cache over the journal, to
+  // spot late readings), and (patient, device) pairs known to be indexed.
+  std::uint64_t max_seq_of(const std::string& device_key_prefix);
+  std::unordered_map<std::string, std::uint64_t> max_seq_;
+  std::unordered_set<std::string> indexed_pairs_;
+  std::atomic<std::uint64_t> event_counter_{0};
+  std::mutex event_mutex_;
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

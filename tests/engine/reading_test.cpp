@@ -98,3 +98,18 @@ TEST_CASE("a value in range only after conversion is checked after conversion") 
   in.unit.reset();
   CHECK(make_reading(in, now).code() == errc::value_out_of_range);
 }
+
+TEST_CASE("a huge skew allowance does not overflow into refusing every reading") {
+  auto in = spo2(93);
+  CHECK(make_reading(in, now, std::numeric_limits<epoch_ms>::max()).has_value());
+}
+
+TEST_CASE("a finite value that overflows in unit conversion is out of range") {
+  reading_input in;
+  in.device = "bp-1";
+  in.metric = "systolic_bp";
+  in.value = 1e308;
+  in.unit = "kPa";
+  in.ts = now;
+  CHECK(make_reading(in, now).code() == errc::value_out_of_range);
+}

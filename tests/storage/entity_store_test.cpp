@@ -1,0 +1,211 @@
+#include "storage/entity_store.hpp"
+
+#include <catch2/catch.hpp>
+#include <future>
+
+#include "tests/support/temp_dir.hpp"
+
+using namespace alert;
+using namespace alert::storage;
+
+namespace {
+
+reading rd(const std::string& dev, std::uint64_t seq, metric m, double v, epoch_ms ts,
+           std::optional<std::string> patient = std::nullopt) {
+  reading r{*device_id::make(dev), std::nullopt, m, v, ts, seq};
+  if (patient) r.patient = *patient_id::make(*patient);
+  return r;
+}
+
+void append(journal& j, std::vector<reading> rs, epoch_ms received) {
+  std::promise<append_result> p;
+  auto f = p.get_future();
+  REQUIRE(j.append(std::move(rs), received, [&](append_result&& r, std::vector<reading>&&) { p.set_value(std::move(r)); })
+              .is_ok());
+  REQUIRE(f.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+  REQUIRE(f.get().error.is_ok());
+}
+
+const device_id oxi = *device_id::make("oxi-1");
+const patient_id p1 = *patient_id::make("P-1");
+const patient_id p2 = *patient_id::make("P-2");
+
+double vital(const patient_state& s, metric m) {
+  const auto& v = s.vitals[static_cast<std::size_t>(m)];
+  REQUIRE(v.has_value());
+  return v->value;
+}
+
+}  // namespace
+
+TEST_CASE("a device rebuilt from the journal equals the device built live") {
+  test::temp_dir dir;
+  auto j = *journal::open(dir.str());
+  device_state live;
+  std::vector<reading> rs;
+  for (std::uint64_t seq = 1; seq <= 50; ++seq) {
+    auto r = rd("oxi-1", seq, seq % 2 ? metric::spo2 : metric::heart_rate, 90 + static_cast<double>(seq % 7),
+                static_cast<epoch_ms>(seq * 1000), seq == 10 ? std::optional<std::string>{"P-1"} : std::nullopt);
+    apply(live, r, static_cast<epoch_ms>(seq));
+    append(*j, {r}, static_cast<epoch_ms>(seq));
+  }
+  auto rebuilt = load_device(*j, oxi);
+  REQUIRE(rebuilt.has_value());
+  CHECK(*rebuilt == live);
+}
+
+TEST_CASE("a device rebuilt from a snapshot sees readings after it and late readings below it") {
+  test::temp_dir dir;
+  auto j = *journal::open(dir.str());
+  device_state live;
+  auto feed = [&](reading r, epoch_ms received) {
+    apply(live, r, received);
+    append(*j, {r}, received);
+  };
+  feed(rd("oxi-1", 1, metric::spo2, 95, 1000, "P-1"), 1);
+  feed(rd("oxi-1", 5, metric::heart_rate, 70, 5000), 2);
+  REQUIRE(j->put_snapshot(device_key(oxi), encode_device(live)).is_ok());
+  // Seq 3 arrives after the snapshot (watermark 5): a late reading of a metric whose newest
+  // value it becomes.
+  feed(rd("oxi-1", 3, metric::battery, 40, 3000), 3);
+  feed(rd("oxi-1", 6, metric::spo2, 91, 6000), 4);
+  auto rebuilt = load_device(*j, oxi);
+  REQUIRE(rebuilt.has_value());
+  CHECK(*rebuilt == live);
+  REQUIRE(rebuilt->battery().has_value());
+  CHECK(*rebuilt->battery() == 40);
+}
+
+TEST_CASE("a late reading is indexed as late even after the journal is reopened") {
+  test::temp_dir dir;
+  {
+    auto j = *journal::open(dir.str());
+    append(*j, {rd("oxi-1", 10, metric::spo2, 95, 1)}, 1);
+  }
+  auto j = *journal::open(dir.str());
+  append(*j, {rd("oxi-1", 4, metric::spo2, 95, 1), rd("oxi-1", 11, metric::spo2, 95, 1)}, 2);
+  auto late = *j->late_readings(oxi, 100);
+  REQUIRE(late.size() == 1);
+  CHECK(late[0].r.seq == 4);
+}
+
+TEST_CASE("a device's state at a past time counts only what had been received by then") {
+  test::temp_dir dir;
+  auto j = *journal::open(dir.str());
+  append(*j, {rd("oxi-1", 1, metric::spo2, 97, 100, "P-1")}, 1000);
+  append(*j, {rd("oxi-1", 2, metric::spo2, 92, 200)}, 2000);
+  append(*j, {rd("oxi-1", 3, metric::spo2, 85, 300, "P-2")}, 3000);
+  // Hand-computed history: at 2500 the node knew readings 1 and 2, bound to P-1.
+  auto at = device_at(*j, oxi, 2500);
+  REQUIRE(at.has_value());
+  const auto& spo2 = at->last[static_cast<std::size_t>(metric::spo2)];
+  REQUIRE(spo2.has_value());
+  CHECK(spo2->value == 92);
+  CHECK(spo2->seq == 2);
+  CHECK(at->patient == p1);
+  CHECK(at->last_seen == 2000);
+  auto before = *device_at(*j, oxi, 999);
+  CHECK(before == device_state{});
+  auto now = *device_at(*j, oxi, 3000);
+  CHECK(now.patient == p2);
+}
+
+TEST_CASE("a patient rebuilt from the journal has the vitals and devices of its bindings") {
+  test::temp_dir dir;
+  auto j = *journal::open(dir.str());
+  append(*j, {rd("oxi-1", 1, metric::spo2, 95, 1000, "P-1"), rd("bp-1", 1, metric::systolic_bp, 120, 1000, "P-1")}, 10);
+  append(*j, {rd("oxi-1", 2, metric::spo2, 93, 2000)}, 20);              // no patient: bound to P-1
+  append(*j, {rd("oxi-1", 3, metric::spo2, 80, 3000, "P-2")}, 30);       // moves to P-2
+  append(*j, {rd("oxi-1", 4, metric::spo2, 81, 4000)}, 40);              // P-2's
+  auto a = load_patient(*j, p1);
+  REQUIRE(a.has_value());
+  CHECK(vital(a->state, metric::spo2) == 93);
+  CHECK(vital(a->state, metric::systolic_bp) == 120);
+  CHECK(a->state.devices == std::vector<std::string>{"bp-1"});
+  auto b = load_patient(*j, p2);
+  REQUIRE(b.has_value());
+  CHECK(vital(b->state, metric::spo2) == 81);
+  CHECK(b->state.devices == std::vector<std::string>{"oxi-1"});
+  CHECK(*j->patient_devices(p1) == std::vector<std::string>{"bp-1", "oxi-1"});
+}
+
+TEST_CASE("a patient's state at a past time matches the hand-computed history") {
+  test::temp_dir dir;
+  auto j = *journal::open(dir.str());
+  append(*j, {rd("oxi-1", 1, metric::spo2, 95, 1000, "P-1")}, 10);
+  append(*j, {rd("oxi-1", 2, metric::spo2, 93, 2000)}, 20);
+  append(*j, {rd("oxi-1", 3, metric::spo2, 80, 3000, "P-2")}, 30);
+  auto at15 = *patient_at(*j, p1, 15);
+  CHECK(vital(at15, metric::spo2) == 95);
+  CHECK(at15.devices == std::vector<std::string>{"oxi-1"});
+  auto at25 = *patient_at(*j, p1, 25);
+  CHECK(vital(at25, metric::spo2) == 93);
+  auto at35 = *patient_at(*j, p1, 35);
+  CHECK(vital(at35, metric::spo2) == 93);
+  CHECK(at35.devices.empty());
+  auto p2_at25 = *patient_at(*j, p2, 25);
+  CHECK_FALSE(p2_at25.vitals[static_cast<std::size_t>(metric::spo2)].has_value());
+}
+
+TEST_CASE("a patient rebuilt from its snapshot equals one rebuilt from scratch") {
+  test::temp_dir dir;
+  auto j = *journal::open(dir.str());
+  append(*j, {rd("oxi-1", 1, metric::spo2, 95, 1000, "P-1"), rd("mon-1", 1, metric::resp_rate, 18, 1000, "P-1")}, 10);
+  auto mid = *load_patient(*j, p1);
+  REQUIRE(j->put_snapshot(patient_key(p1), encode_patient(mid)).is_ok());
+  append(*j, {rd("oxi-1", 2, metric::spo2, 90, 2000), rd("mon-1", 2, metric::resp_rate, 26, 2000)}, 20);
+  append(*j, {rd("mon-1", 3, metric::resp_rate, 27, 3000, "P-2")}, 30);
+  auto from_snapshot = *load_patient(*j, p1);
+  REQUIRE(j->put_snapshot(patient_key(p1), "").is_ok());  // an unreadable snapshot...
+  CHECK(load_patient(*j, p1).code() == errc::corruption);  // ...is reported, not ignored
+  test::temp_dir dir2;
+  auto j2 = *journal::open(dir2.str());
+  append(*j2, {rd("oxi-1", 1, metric::spo2, 95, 1000, "P-1"), rd("mon-1", 1, metric::resp_rate, 18, 1000, "P-1")}, 10);
+  append(*j2, {rd("oxi-1", 2, metric::spo2, 90, 2000), rd("mon-1", 2, metric::resp_rate, 26, 2000)}, 20);
+  append(*j2, {rd("mon-1", 3, metric::resp_rate, 27, 3000, "P-2")}, 30);
+  auto scratch = *load_patient(*j2, p1);
+  CHECK(from_snapshot == scratch);
+  CHECK(vital(scratch.state, metric::resp_rate) == 26);
+  CHECK(scratch.state.devices == std::vector<std::string>{"oxi-1"});
+}
+
+TEST_CASE("snapshots round-trip and truncated ones are corruption") {
+  device_state d;
+  apply(d, rd("oxi-1", 7, metric::spo2, 91.25, 123, "P-1"), 456);
+  apply(d, rd("oxi-1", 8, metric::battery, 12, 124), 457);
+  auto bytes_d = encode_device(d);
+  auto back = decode_device(bytes_d);
+  REQUIRE(back.has_value());
+  CHECK(*back == d);
+  CHECK(decode_device(bytes_d.substr(0, bytes_d.size() - 1)).code() == errc::corruption);
+  CHECK(decode_device(bytes_d + "x").code() == errc::corruption);
+
+  patient_snapshot p;
+  apply(p.state, rd("oxi-1", 7, metric::spo2, 91.25, 123, "P-1"));
+  bind_device(p.state, oxi);
+  p.state.settings.spo2_scale2 = true;
+  p.cursors["oxi-1"] = device_cursor{7, p1, 7};
+  auto bytes_p = encode_patient(p);
+  auto pback = decode_patient(bytes_p);
+  REQUIRE(pback.has_value());
+  CHECK(*pback == p);
+  CHECK(decode_patient(bytes_p.substr(0, 5)).code() == errc::corruption);
+}
+
+TEST_CASE("node events are kept in order across reopening") {
+  test::temp_dir dir;
+  {
+    auto j = *journal::open(dir.str());
+    REQUIRE(j->append_event(1, "restart", "d/oxi-1", "runtime_error: boom").is_ok());
+    REQUIRE(j->append_event(2, "quarantine", "d/oxi-1", "5 restarts in 60 s").is_ok());
+  }
+  auto j = *journal::open(dir.str());
+  REQUIRE(j->append_event(3, "release", "d/oxi-1", "by operator").is_ok());
+  auto ev = *j->events();
+  REQUIRE(ev.size() == 3);
+  CHECK(ev[0].kind == "restart");
+  CHECK(ev[1].kind == "quarantine");
+  CHECK(ev[1].detail == "5 restarts in 60 s");
+  CHECK(ev[2].kind == "release");
+  CHECK(ev[2].at == 3);
+}
