@@ -2,6 +2,7 @@
 
 #include <zmq.hpp>
 
+#include "actors/shard_host.hpp"
 #include "cluster/ingest_server.hpp"
 #include "engine/log.hpp"
 #include "storage/journal.hpp"
@@ -9,24 +10,24 @@
 namespace alert {
 namespace {
 
-// Ingest backend of a single node: the journal, then the downstream sink.
+// Ingest backend of a single node: the journal, then the shard host for new readings.
 class journal_backend final : public cluster::ingest_backend {
 public:
-  journal_backend(storage::journal& j, node::reading_sink sink) : journal_(j), sink_(std::move(sink)) {}
+  journal_backend(storage::journal& j, caf::actor host) : journal_(j), host_(std::move(host)) {}
 
   status submit(std::vector<reading> readings, epoch_ms received, done_fn done) override {
     return journal_.append(std::move(readings), received,
-                           [this, done = std::move(done)](storage::append_result&& r, std::vector<reading>&& rs) {
-                             if (r.error && sink_ && r.accepted > 0) {
+                           [this, received, done = std::move(done)](storage::append_result&& r, std::vector<reading>&& rs) {
+                             // Only new readings go on: duplicates were processed when first seen.
+                             if (r.error && r.accepted > 0) {
                                if (r.duplicates > 0) {
                                  std::vector<reading> fresh;
                                  fresh.reserve(r.accepted);
                                  for (std::size_t i = 0; i < rs.size(); ++i)
                                    if (!r.duplicate[i]) fresh.push_back(std::move(rs[i]));
-                                 sink_(fresh);
-                               } else {
-                                 sink_(rs);
+                                 rs.swap(fresh);
                                }
+                               caf::anon_send(host_, actors::reading_batch{std::move(rs), received});
                              }
                              done(r.error, r.accepted, r.duplicates);
                            });
@@ -34,12 +35,15 @@ public:
 
 private:
   storage::journal& journal_;
-  node::reading_sink sink_;
+  caf::actor host_;
 };
 
 }  // namespace
 
 struct node::impl {
+  caf::actor_system_config caf_cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  caf::actor host;
   zmq::context_t ctx{1};
   std::unique_ptr<storage::journal> journal;
   std::unique_ptr<journal_backend> backend;
@@ -48,7 +52,7 @@ struct node::impl {
 };
 
 result<std::unique_ptr<node>> node::start(const config::node_options& opts, const time_source& clock,
-                                          reading_sink sink) {
+                                          node_hooks hooks) {
   auto p = std::make_unique<impl>();
   storage::journal_options jo;
   jo.sync = opts.journal_sync;
@@ -59,7 +63,20 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
   if (!opts.journal_sync)
     log(log_level::warn, "node", "journal_sync_off",
         {{"msg", "acknowledged readings can be lost on power failure; never run like this in production"}});
-  p->backend = std::make_unique<journal_backend>(*p->journal, std::move(sink));
+  p->caf_cfg.set("scheduler.max-threads", static_cast<std::size_t>(opts.scheduler_threads));
+  p->caf_cfg.set("logger.verbosity", caf::atom("quiet"));
+  p->sys = std::make_unique<caf::actor_system>(p->caf_cfg);
+  actors::host_config hc;
+  hc.journal = p->journal.get();
+  hc.clock = &clock;
+  hc.idle_timeout = std::chrono::milliseconds{opts.entity_idle_timeout_ms};
+  hc.snapshot_every = opts.entity_snapshot_every;
+  hc.max_restarts = opts.supervision_max_restarts;
+  hc.restart_window_ms = opts.supervision_window_ms;
+  hc.on_device_reading = std::move(hooks.on_device_reading);
+  hc.on_quarantine = std::move(hooks.on_quarantine);
+  p->host = actors::spawn_shard_host(*p->sys, std::move(hc));
+  p->backend = std::make_unique<journal_backend>(*p->journal, p->host);
 
   cluster::ingest_options io;
   io.endpoint = opts.ingest_endpoint;
@@ -68,6 +85,8 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
   io.max_future_ms = opts.ingest_max_future_ms;
   auto server = cluster::ingest_server::start(p->ctx, io, *p->backend, clock);
   if (!server) {
+    caf::anon_send(p->host, actors::shutdown_atom::value);
+    p->sys->await_all_actors_done();
     p->journal->close();
     return server.error();
   }
@@ -87,11 +106,43 @@ void node::stop() {
   // Order matters: stop intake and answer in-flight batches, then let the journal finish
   // every queued append (its completions still reach the ingest server, which is alive).
   impl_->ingest->stop();
+  // Every append has completed (the endpoint drained), so the host has every reading; the
+  // entities snapshot and stop before the database closes.
+  caf::anon_send(impl_->host, actors::shutdown_atom::value);
+  impl_->sys->await_all_actors_done();
   impl_->journal->close();
   log(log_level::info, "node", "stopped", {{"accepted", std::to_string(impl_->ingest->stats().accepted)}});
 }
 
 const std::string& node::ingest_endpoint() const { return impl_->ingest->endpoint(); }
+
+namespace {
+template <class T, class... Ts>
+result<T> ask(caf::actor_system& sys, const caf::actor& host, Ts&&... xs) {
+  result<T> out{errc::unavailable, "node is stopped"};
+  caf::scoped_actor self{sys};
+  self->request(host, std::chrono::seconds{30}, std::forward<Ts>(xs)...)
+      .receive([&](T& v) { out = std::move(v); },
+               [&](caf::error& e) { out = status{errc::unavailable, caf::to_string(e)}; });
+  return out;
+}
+}  // namespace
+
+result<device_state> node::device(const device_id& id) const {
+  if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
+  return ask<device_state>(*impl_->sys, impl_->host, actors::state_atom::value, id);
+}
+
+result<patient_state> node::patient(const patient_id& id) const {
+  if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
+  return ask<patient_state>(*impl_->sys, impl_->host, actors::state_atom::value, id);
+}
+
+std::vector<std::string> node::quarantined() const {
+  if (impl_->stopped) return {};
+  auto r = ask<std::vector<std::string>>(*impl_->sys, impl_->host, actors::quarantined_atom::value);
+  return r ? std::move(*r) : std::vector<std::string>{};
+}
 
 node_stats node::stats() const {
   node_stats s;
@@ -106,6 +157,14 @@ node_stats node::stats() const {
     s.journal_commits = js.commits;
     s.journal_commit_micros = js.commit_micros;
     s.journal_pending = js.pending;
+    if (auto hs = ask<actors::host_stats>(*impl_->sys, impl_->host, actors::stats_atom::value)) {
+      s.active_devices = hs->active_devices;
+      s.active_patients = hs->active_patients;
+      s.activations = hs->activations;
+      s.passivations = hs->passivations;
+      s.restarts = hs->restarts;
+      s.quarantined = hs->quarantined;
+    }
   }
   return s;
 }

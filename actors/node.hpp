@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/node_options.hpp"
+#include "engine/entity.hpp"
 #include "engine/reading.hpp"
 #include "engine/status.hpp"
 #include "engine/time.hpp"
@@ -25,19 +26,30 @@ struct node_stats {
   std::uint64_t journal_commits = 0;
   std::uint64_t journal_commit_micros = 0;
   std::uint64_t journal_pending = 0;
+  std::size_t active_devices = 0;
+  std::size_t active_patients = 0;
+  std::uint64_t activations = 0;
+  std::uint64_t passivations = 0;
+  std::uint64_t restarts = 0;
+  std::uint64_t quarantined = 0;
+};
+
+/// Extension points of a node, for rules (later issues) and tests.
+struct node_hooks {
+  /// Runs in the device actor for each reading, after the device's state took it. May
+  /// throw: the device actor is then restarted from its persisted state by supervision.
+  std::function<void(const device_state&, const reading&)> on_device_reading;
+  /// An entity crashed too often and was quarantined.
+  std::function<void(const std::string& entity, const std::string& why)> on_quarantine;
 };
 
 /// A running node.
 class node {
 public:
-  /// Receives readings once they are durable and new (not duplicates), on the journal's
-  /// writer thread; must not block. The actors plug in here.
-  using reading_sink = std::function<void(const std::vector<reading>&)>;
-
   /// Opens the data directory and binds the endpoints. errc::unavailable when the directory
   /// is held by another process or an endpoint cannot be bound.
   static result<std::unique_ptr<node>> start(const config::node_options& opts, const time_source& clock,
-                                             reading_sink sink = nullptr);
+                                             node_hooks hooks = {});
   ~node();
   node(const node&) = delete;
   node& operator=(const node&) = delete;
@@ -49,6 +61,13 @@ public:
   const std::string& ingest_endpoint() const;
 
   node_stats stats() const;
+
+  /// A device's state now (from its actor if active, else rebuilt from storage).
+  result<device_state> device(const device_id& id) const;
+  /// A patient's state now.
+  result<patient_state> patient(const patient_id& id) const;
+  /// Entities quarantined by supervision ("d/<id>", "p/<id>").
+  std::vector<std::string> quarantined() const;
 
 private:
   struct impl;

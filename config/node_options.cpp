@@ -62,8 +62,18 @@ result<parsed_command> parse_command_line(int argc, const char* const argv[],
   journal.add_options()
       ("journal.sync", po::value(&o.journal_sync)->default_value(d.journal_sync),
        "fsync the write-ahead log before acknowledging (false loses acked readings on power loss)");
+  po::options_description entities{"Entities (device and patient actors)"};
+  entities.add_options()
+      ("entity.idle-timeout-ms", po::value(&o.entity_idle_timeout_ms)->default_value(d.entity_idle_timeout_ms),
+       "an entity actor idle this long passivates (its state stays in RocksDB)")
+      ("entity.snapshot-every", po::value(&o.entity_snapshot_every)->default_value(d.entity_snapshot_every),
+       "readings between snapshots of an entity's state")
+      ("supervision.max-restarts", po::value(&o.supervision_max_restarts)->default_value(d.supervision_max_restarts),
+       "crashes of one entity tolerated within supervision.window-ms; one more quarantines it")
+      ("supervision.window-ms", po::value(&o.supervision_window_ms)->default_value(d.supervision_window_ms),
+       "the restart intensity window");
   po::options_description all{"alertd options (command line > environment ALERT_* > config file > defaults)"};
-  all.add(general).add(ingest).add(journal);
+  all.add(general).add(ingest).add(journal).add(entities);
 
   std::map<std::string, std::string> env_to_option;
   for (const auto& opt : all.options()) env_to_option[env_name(opt->long_name())] = opt->long_name();
@@ -130,6 +140,9 @@ status validate(const node_options& o) {
     return bad("ingest.max-future-ms must be between 0 and 604800000 (7 days)");
   if (o.ingest_max_pending_readings < o.ingest_max_batch_readings)
     return bad("ingest.max-pending-readings must be at least ingest.max-batch-readings");
+  if (o.entity_idle_timeout_ms < 1) return bad("entity.idle-timeout-ms must be positive");
+  if (o.entity_snapshot_every < 1) return bad("entity.snapshot-every must be positive");
+  if (o.supervision_window_ms < 1) return bad("supervision.window-ms must be positive");
   return {};
 }
 

@@ -26,6 +26,11 @@ struct node_options {
 
   bool journal_sync = true;  ///< fsync the WAL before acking (never off in production)
 
+  std::int64_t entity_idle_timeout_ms = 5 * 60 * 1000;  ///< idle entities passivate after this
+  std::uint64_t entity_snapshot_every = 1000;            ///< readings between entity snapshots
+  unsigned supervision_max_restarts = 5;                 ///< crashes allowed within the window...
+  std::int64_t supervision_window_ms = 60 * 1000;        ///< ...before quarantine
+
   unsigned stats_interval_s = 10;  ///< period of the node_stats log line; 0 = never
 };
 
