@@ -35,14 +35,20 @@ std::string_view to_string(device_kind k) noexcept {
   return "unknown";
 }
 
+const metric_sample* device_state::last(metric m) const noexcept {
+  auto it = std::lower_bound(samples.begin(), samples.end(), m,
+                             [](const metric_sample& a, metric b) { return a.what < b; });
+  return it != samples.end() && it->what == m ? &*it : nullptr;
+}
+
 std::optional<double> device_state::battery() const {
-  const auto& b = last[static_cast<std::size_t>(metric::battery)];
+  const auto* b = last(metric::battery);
   if (!b) return std::nullopt;
   return b->value;
 }
 
 bool operator==(const device_state& a, const device_state& b) {
-  return a.patient == b.patient && a.binding_seq == b.binding_seq && a.last == b.last && a.last_seq == b.last_seq &&
+  return a.patient == b.patient && a.binding_seq == b.binding_seq && a.samples == b.samples && a.last_seq == b.last_seq &&
          a.last_seen == b.last_seen && a.kinds_seen == b.kinds_seen;
 }
 
@@ -57,8 +63,10 @@ device_kind device_state::kind() const noexcept {
 
 device_change apply(device_state& s, const reading& r, epoch_ms received) {
   device_change c;
-  auto& slot = s.last[static_cast<std::size_t>(r.what)];
-  if (!slot || r.seq > slot->seq) slot = metric_sample{r.value, r.ts, r.seq};
+  auto it = std::lower_bound(s.samples.begin(), s.samples.end(), r.what,
+                             [](const metric_sample& a, metric b) { return a.what < b; });
+  if (it == s.samples.end() || it->what != r.what) s.samples.insert(it, metric_sample{r.what, r.value, r.ts, r.seq});
+  else if (r.seq > it->seq) *it = metric_sample{r.what, r.value, r.ts, r.seq};
   if (r.patient && (r.seq > s.binding_seq || !s.patient)) {
     if (s.patient != r.patient) {
       c.unbound_from = s.patient;

@@ -18,11 +18,12 @@ namespace alert {
 
 /// The newest value of one metric from one device.
 struct metric_sample {
+  metric what = metric::heart_rate;
   double value = 0;
   epoch_ms ts = 0;         ///< device time
   std::uint64_t seq = 0;   ///< device seq of the reading
   friend bool operator==(const metric_sample& a, const metric_sample& b) {
-    return a.value == b.value && a.ts == b.ts && a.seq == b.seq;
+    return a.what == b.what && a.value == b.value && a.ts == b.ts && a.seq == b.seq;
   }
 };
 
@@ -36,7 +37,10 @@ std::string_view to_string(device_kind k) noexcept;
 struct device_state {
   std::optional<patient_id> patient;  ///< current binding
   std::uint64_t binding_seq = 0;      ///< seq of the reading that set the binding
-  std::array<std::optional<metric_sample>, metric_count> last{};  ///< per metric, highest seq
+  /// Per metric reported, the sample with the highest seq; sorted by metric. A vector, not
+  /// an array over the vocabulary: a device reports a few metrics and a node holds many
+  /// devices in memory.
+  std::vector<metric_sample> samples;
   std::uint64_t last_seq = 0;         ///< highest seq applied
   epoch_ms last_seen = 0;             ///< node time the newest reading was received
   std::uint8_t kinds_seen = 0;        ///< bit per device_kind whose metrics were reported
@@ -46,6 +50,8 @@ struct device_state {
   /// make a monitor. Order-independent.
   device_kind kind() const noexcept;
 
+  /// The newest sample of `m`, or null when the device never reported it.
+  const metric_sample* last(metric m) const noexcept;
   /// Battery percentage, when the device reports one.
   std::optional<double> battery() const;
   friend bool operator==(const device_state& a, const device_state& b);

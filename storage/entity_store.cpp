@@ -48,16 +48,13 @@ std::string encode_device(const device_state& s) {
   bytes::put_u64_le(out, s.last_seq);
   bytes::put_u64_le(out, static_cast<std::uint64_t>(s.last_seen));
   out += static_cast<char>(s.kinds_seen);
-  std::uint8_t present = 0;
-  for (const auto& m : s.last) present = static_cast<std::uint8_t>(present + (m ? 1 : 0));
-  out += static_cast<char>(present);
-  for (std::size_t i = 0; i < s.last.size(); ++i)
-    if (s.last[i]) {
-      out += static_cast<char>(i);
-      bytes::put_f64(out, s.last[i]->value);
-      bytes::put_u64_le(out, static_cast<std::uint64_t>(s.last[i]->ts));
-      bytes::put_u64_le(out, s.last[i]->seq);
-    }
+  out += static_cast<char>(s.samples.size());
+  for (const auto& m : s.samples) {
+    out += static_cast<char>(m.what);
+    bytes::put_f64(out, m.value);
+    bytes::put_u64_le(out, static_cast<std::uint64_t>(m.ts));
+    bytes::put_u64_le(out, m.seq);
+  }
   return out;
 }
 
@@ -75,10 +72,12 @@ result<device_state> decode_device(std::string_view data) {
     auto m = in.u8();
     if (m >= metric_count) return corrupt("bad metric");
     metric_sample ms;
+    ms.what = static_cast<metric>(m);
     ms.value = in.f64();
     ms.ts = static_cast<epoch_ms>(in.u64());
     ms.seq = in.u64();
-    s.last[m] = ms;
+    if (!s.samples.empty() && s.samples.back().what >= ms.what) return corrupt("samples out of order");
+    s.samples.push_back(ms);
   }
   if (in.failed() || !in.at_end()) return corrupt("truncated device snapshot");
   return s;

@@ -1,4 +1,5 @@
-// alert-bench: ingest throughput of a node, in one process, against a temporary data dir.
+// alert-bench: ingest throughput of a node, in one process, against a temporary data dir;
+// with --entities, memory and activation cost of device actors.
 // Pipelined DEALER clients send batches of N readings over 10 000 devices to a real node
 // (ingest endpoint, validation, journal with group commit and WAL sync) and report
 // readings/s and batch latency. docs/benchmarks.md records the figures.
@@ -8,12 +9,15 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <unistd.h>
 #include <iostream>
 #include <map>
 #include <thread>
 #include <zmq.hpp>
 
 #include "actors/node.hpp"
+#include "actors/shard_host.hpp"
 #include "actors/wall_clock.hpp"
 #include "cluster/ingest_wire.hpp"
 
@@ -128,6 +132,70 @@ run_result run(const settings& s, const std::string& dir) {
   return r;
 }
 
+long rss_kb() {
+  std::ifstream statm{"/proc/self/statm"};
+  long pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * (::sysconf(_SC_PAGESIZE) / 1024);
+}
+
+// Activates `count` device actors (each rebuilding from RocksDB) and reports the resident
+// memory they add and the activation cost.
+void run_entities(std::size_t count, const std::string& dir, unsigned threads) {
+  auto j = storage::journal::open(dir);
+  if (!j) {
+    std::cerr << "alert-bench: " << j.error().to_string() << "\n";
+    std::exit(1);
+  }
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", static_cast<std::size_t>(threads));
+  caf::actor_system sys{cfg};
+  wall_clock clock;
+  actors::host_config hc;
+  hc.journal = j->get();
+  hc.clock = &clock;
+  hc.idle_timeout = std::chrono::hours{24};
+  auto host = actors::spawn_shard_host(sys, hc);
+  const epoch_ms ts = clock.now() - 1000;
+  // One reading per device, handed to the host as the journal would after an append.
+  std::vector<reading> rs;
+  rs.reserve(count);
+  for (std::size_t i = 0; i < count; ++i)
+    rs.push_back(reading{*device_id::make("dev-" + std::to_string(i)), std::nullopt, metric::heart_rate, 70, ts, 1});
+  // Journal them first, so that each activation rebuilds a device from real RocksDB data.
+  std::atomic<std::size_t> journaled{0};
+  for (std::size_t off = 0; off < count; off += 10000) {
+    std::vector<reading> chunk(rs.begin() + static_cast<std::ptrdiff_t>(off),
+                               rs.begin() + static_cast<std::ptrdiff_t>(std::min(count, off + 10000)));
+    while ((*j)->append(chunk, ts,  // a copy: a refused append consumed its argument [&](storage::append_result&& r, std::vector<reading>&&) {
+             journaled += r.accepted;
+           }).code() == errc::overloaded)
+      std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+  while (journaled < count) std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  caf::scoped_actor self{sys};
+  auto stats = [&] {
+    actors::host_stats out;
+    self->request(host, std::chrono::seconds{60}, actors::stats_atom::value)
+        .receive([&](actors::host_stats& s) { out = s; }, [](caf::error&) {});
+    return out;
+  };
+  stats();  // warm up the scheduler before measuring
+  const long before = rss_kb();  // after building the readings: they are not the actors' cost
+  const auto start = clk::now();
+  caf::anon_send(host, actors::reading_batch{std::move(rs), ts});
+  while (stats().active_devices < count) std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  const double secs = std::chrono::duration<double>(clk::now() - start).count();
+  const long after = rss_kb();
+  std::printf("active device actors      %zu\n", count);
+  std::printf("resident memory added     %ld KiB\n", after - before);
+  std::printf("per active device actor   %.0f bytes (includes its RocksDB reads' cache growth)\n",
+              static_cast<double>(after - before) * 1024.0 / static_cast<double>(count));
+  std::printf("activation                %.2f s in all, %.1f us per actor (rebuild from RocksDB included)\n", secs,
+              secs * 1e6 / static_cast<double>(count));
+  self->send(host, actors::shutdown_atom::value);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -143,6 +211,8 @@ int main(int argc, char** argv) {
       ("devices", po::value(&s.devices)->default_value(s.devices), "distinct devices")
       ("seconds", po::value(&s.seconds)->default_value(s.seconds), "measuring time per run")
       ("sync", po::value(&s.sync)->default_value(s.sync), "fsync the WAL before each ack (group commit)")
+      ("entities", po::value<std::size_t>()->default_value(0),
+       "instead of ingest: activate this many device actors and report memory per actor")
       ("dir", po::value(&dir_arg), "scratch directory (default: a new one under /tmp, removed after)");
   po::variables_map vm;
   try {
@@ -157,6 +227,12 @@ int main(int argc, char** argv) {
     return 0;
   }
   std::filesystem::path base = dir_arg.empty() ? std::filesystem::temp_directory_path() / ("alert-bench-" + std::to_string(::getpid())) : std::filesystem::path{dir_arg};
+  if (auto n = vm["entities"].as<std::size_t>(); n > 0) {
+    std::filesystem::remove_all(base);
+    run_entities(n, (base / "entities").string(), 2);
+    std::filesystem::remove_all(base);
+    return 0;
+  }
   std::printf("%-8s %-6s %14s %12s %10s %10s %16s %7s\n", "batch", "sync", "readings/s", "batches/s", "p50 ms",
               "p99 ms", "readings/commit", "errors");
   std::size_t pos = 0;

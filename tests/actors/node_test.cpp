@@ -61,7 +61,7 @@ bool eventually(F&& cond) {
 }
 
 std::optional<double> last(const device_state& s, metric m) {
-  const auto& v = s.last[static_cast<std::size_t>(m)];
+  const auto* v = s.last(m);
   return v ? std::optional<double>{v->value} : std::nullopt;
 }
 

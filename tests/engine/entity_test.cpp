@@ -20,8 +20,8 @@ TEST_CASE("a device keeps the highest-seq value of each metric") {
   apply(s, rd("oxi-1", 2, metric::spo2, 91, 2000), 10);
   apply(s, rd("oxi-1", 1, metric::spo2, 99, 1000), 11);  // late: older seq
   apply(s, rd("oxi-1", 3, metric::heart_rate, 80, 3000), 12);
-  const auto& spo2 = s.last[static_cast<std::size_t>(metric::spo2)];
-  REQUIRE(spo2.has_value());
+  const auto* spo2 = s.last(metric::spo2);
+  REQUIRE(spo2 != nullptr);
   CHECK(spo2->value == 91);
   CHECK(spo2->seq == 2);
   CHECK(s.last_seq == 3);
@@ -56,7 +56,8 @@ TEST_CASE("an unbound device still records its readings") {
   auto c = apply(s, rd("bp-1", 1, metric::systolic_bp, 120, 1), 1);
   CHECK_FALSE(c.attributed_to.has_value());
   CHECK_FALSE(s.patient.has_value());
-  CHECK(s.last[static_cast<std::size_t>(metric::systolic_bp)].has_value());
+  CHECK(s.last(metric::systolic_bp) != nullptr);
+  CHECK(s.last(metric::spo2) == nullptr);
 }
 
 TEST_CASE("device state does not depend on the order readings arrive in, nor on repeats") {

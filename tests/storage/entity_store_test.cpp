@@ -98,8 +98,8 @@ TEST_CASE("a device's state at a past time counts only what had been received by
   // Hand-computed history: at 2500 the node knew readings 1 and 2, bound to P-1.
   auto at = device_at(*j, oxi, 2500);
   REQUIRE(at.has_value());
-  const auto& spo2 = at->last[static_cast<std::size_t>(metric::spo2)];
-  REQUIRE(spo2.has_value());
+  const auto* spo2 = at->last(metric::spo2);
+  REQUIRE(spo2 != nullptr);
   CHECK(spo2->value == 92);
   CHECK(spo2->seq == 2);
   CHECK(at->patient == p1);
