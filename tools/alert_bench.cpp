@@ -167,7 +167,8 @@ void run_entities(std::size_t count, const std::string& dir, unsigned threads) {
   for (std::size_t off = 0; off < count; off += 10000) {
     std::vector<reading> chunk(rs.begin() + static_cast<std::ptrdiff_t>(off),
                                rs.begin() + static_cast<std::ptrdiff_t>(std::min(count, off + 10000)));
-    while ((*j)->append(chunk, ts,  // a copy: a refused append consumed its argument [&](storage::append_result&& r, std::vector<reading>&&) {
+    // Passed by copy: a refused (overloaded) append consumes its argument.
+    while ((*j)->append(chunk, ts, [&](storage::append_result&& r, std::vector<reading>&&) {
              journaled += r.accepted;
            }).code() == errc::overloaded)
       std::this_thread::sleep_for(std::chrono::milliseconds{10});
