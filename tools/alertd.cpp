@@ -91,6 +91,10 @@ int main(int argc, char** argv) {
            {"rejected", std::to_string(s.rejected)},
            {"request_errors", std::to_string(s.request_errors)},
            {"journal_commits", std::to_string(s.journal_commits)},
+           {"active_devices", std::to_string(s.active_devices)},
+           {"active_patients", std::to_string(s.active_patients)},
+           {"restarts", std::to_string(s.restarts)},
+           {"quarantined", std::to_string(s.quarantined)},
            {"avg_commit_us", std::to_string(s.journal_commits ? s.journal_commit_micros / s.journal_commits : 0)}});
     last = s;
   }
