@@ -4,6 +4,7 @@
 
 #include "actors/shard_host.hpp"
 #include "cluster/ingest_server.hpp"
+#include "config/rules_file.hpp"
 #include "engine/log.hpp"
 #include "storage/journal.hpp"
 
@@ -40,7 +41,17 @@ private:
 
 }  // namespace
 
+result<std::shared_ptr<const rule_set>> load_rules(const config::node_options& opts) {
+  auto loaded = opts.rules_file.empty() ? config::parse_rules(config::default_rules_yaml())
+                                        : config::load_rules_file(opts.rules_file);
+  if (!loaded.rules)
+    return status{errc::config_error,
+                  config::format_problems(opts.rules_file.empty() ? "(built-in rules)" : opts.rules_file, loaded.problems)};
+  return std::shared_ptr<const rule_set>{std::make_shared<rule_set>(std::move(*loaded.rules))};
+}
+
 struct node::impl {
+  config::node_options opts;
   caf::actor_system_config caf_cfg;
   std::unique_ptr<caf::actor_system> sys;
   caf::actor host;
@@ -53,7 +64,10 @@ struct node::impl {
 
 result<std::unique_ptr<node>> node::start(const config::node_options& opts, const time_source& clock,
                                           node_hooks hooks) {
+  auto rules = load_rules(opts);
+  if (!rules) return rules.error();
   auto p = std::make_unique<impl>();
+  p->opts = opts;
   storage::journal_options jo;
   jo.sync = opts.journal_sync;
   jo.max_pending_readings = opts.ingest_max_pending_readings;
@@ -70,6 +84,17 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
   hc.journal = p->journal.get();
   hc.clock = &clock;
   hc.idle_timeout = std::chrono::milliseconds{opts.entity_idle_timeout_ms};
+  // A device must stay active past its longest no-data limit, or nobody would notice it fell
+  // silent (a passive actor gets no ticks).
+  for (const auto& rl : (*rules)->rules)
+    if (rl.kind == rule_kind::no_data && std::chrono::milliseconds{rl.ttl_ms} >= hc.idle_timeout) {
+      hc.idle_timeout = std::chrono::milliseconds{rl.ttl_ms} + std::chrono::minutes{1};
+      log(log_level::warn, "node", "idle_timeout_raised",
+          {{"rule", rl.id}, {"idle_timeout_ms", std::to_string(hc.idle_timeout.count())}});
+    }
+  hc.rules = *rules;
+  hc.on_alert_events = std::move(hooks.on_alert_events);
+  hc.tick_interval = std::chrono::milliseconds{opts.rules_tick_ms};
   hc.snapshot_every = opts.entity_snapshot_every;
   hc.max_restarts = opts.supervision_max_restarts;
   hc.restart_window_ms = opts.supervision_window_ms;
@@ -136,6 +161,37 @@ result<device_state> node::device(const device_id& id) const {
 result<patient_state> node::patient(const patient_id& id) const {
   if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
   return ask<patient_state>(*impl_->sys, impl_->host, actors::state_atom::value, id);
+}
+
+void node::tick() {
+  if (!impl_->stopped) caf::anon_send(impl_->host, actors::tick_atom::value);
+}
+
+result<std::vector<alert_event>> node::acknowledge(const std::string& alert_id, const std::string& by) {
+  if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
+  return ask<std::vector<alert_event>>(*impl_->sys, impl_->host, actors::ack_atom::value, alert_id, by);
+}
+
+result<std::vector<alert_event>> node::resolve(const std::string& alert_id, const std::string& by) {
+  if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
+  return ask<std::vector<alert_event>>(*impl_->sys, impl_->host, actors::resolve_atom::value, alert_id, by);
+}
+
+status node::reload_rules() {
+  if (impl_->stopped) return {errc::unavailable, "node is stopped"};
+  auto rules = load_rules(impl_->opts);
+  if (!rules) {
+    log(log_level::error, "node", "rules_reload_rejected", {{"problems", rules.error().message()}});
+    return rules.error();
+  }
+  caf::anon_send(impl_->host, actors::rules_atom::value, *rules);
+  log(log_level::info, "node", "rules_reloaded", {{"rules", std::to_string((*rules)->rules.size())}});
+  return {};
+}
+
+result<std::vector<alert_event>> node::alert_history(const std::string& alert_id) const {
+  if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
+  return impl_->journal->alert_history(alert_id);
 }
 
 std::vector<std::string> node::quarantined() const {

@@ -11,6 +11,7 @@
 #include "config/node_options.hpp"
 #include "engine/entity.hpp"
 #include "engine/reading.hpp"
+#include "engine/rules.hpp"
 #include "engine/status.hpp"
 #include "engine/time.hpp"
 
@@ -41,7 +42,13 @@ struct node_hooks {
   std::function<void(const device_state&, const reading&)> on_device_reading;
   /// An entity crashed too often and was quarantined.
   std::function<void(const std::string& entity, const std::string& why)> on_quarantine;
+  /// Alert transitions, after they are journaled (escalation plugs in here).
+  std::function<void(const std::vector<alert_event>&)> on_alert_events;
 };
+
+/// Loads the rules named by the options (or the built-in default); errc::config_error with
+/// every problem as "FILE:LINE:COL: reason" lines.
+result<std::shared_ptr<const rule_set>> load_rules(const config::node_options& opts);
 
 /// A running node.
 class node {
@@ -68,6 +75,17 @@ public:
   result<patient_state> patient(const patient_id& id) const;
   /// Entities quarantined by supervision ("d/<id>", "p/<id>").
   std::vector<std::string> quarantined() const;
+
+  /// Checks no-data rules now (the node does this every rules.tick-ms by itself).
+  void tick();
+  /// Acknowledges an open alert; the transitions (none: no such firing alert) once durable.
+  result<std::vector<alert_event>> acknowledge(const std::string& alert_id, const std::string& by);
+  /// Resolves an open alert by hand.
+  result<std::vector<alert_event>> resolve(const std::string& alert_id, const std::string& by);
+  /// Reloads the rules file; on a bad file the old rules stay and the problems are returned.
+  status reload_rules();
+  /// The journaled transitions of one alert.
+  result<std::vector<alert_event>> alert_history(const std::string& alert_id) const;
 
 private:
   struct impl;

@@ -23,52 +23,172 @@ error to_exit_reason(scheduled_actor*, std::exception_ptr& eptr) {
 
 std::string reason_text(const error& e) { return e ? to_string(e) : "normal"; }
 
+// ---- shared by entities ----------------------------------------------------------------
+
+// Journals transitions (WAL synced) and hands them on. A failed write is logged and the
+// alert stays in the entity's state; the next snapshot still carries it.
+void publish(const host_config* cfg, const std::vector<alert_event>& events) {
+  if (events.empty()) return;
+  if (auto st = cfg->journal->append_alert_events(events); !st)
+    log(log_level::error, "alerts", "journal_failed", {{"error", st.to_string()}});
+  for (const auto& e : events)
+    log(e.type == alert_event_type::fired ? log_level::warn : log_level::info, "alerts", to_string(e.type),
+        {{"alert", e.after.id}, {"priority", std::string{to_string(e.after.priority)}}, {"summary", e.after.summary}});
+  if (cfg->on_alert_events) cfg->on_alert_events(events);
+}
+
+template <class Events>
+void append(std::vector<alert_event>& out, Events&& more) {
+  out.insert(out.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+}
+
+// Device rules for one reading that the device state already took.
+void evaluate_device(const rule_set* rules, storage::device_snapshot& snap, const std::string& key,
+                     const reading& r, std::vector<alert_event>& out) {
+  if (!rules) return;
+  for (const auto& rl : rules->rules) {
+    if ((rl.kind != rule_kind::threshold && rl.kind != rule_kind::rate) || rl.what != r.what) continue;
+    auto events = evaluate_reading(rules->effective(rl, snap.state.patient), snap.rules[rl.id], key, r, snap.state.patient);
+    // A silent device's new physiological alerts are inhibited from the start.
+    if (!events.empty() && snap.rules[rl.id].open && snap.rules[rl.id].open->kind == alert_kind::physiological) {
+      bool silent = false;
+      for (const auto& nd : rules->rules)
+        if (nd.kind == rule_kind::no_data && snap.rules[nd.id].open) silent = true;
+      if (silent) append(events, set_inhibited(snap.rules[rl.id], true, r.ts));
+    }
+    append(out, std::move(events));
+  }
+}
+
+// No-data rules at node time `now`; a device that fell silent inhibits its physiological
+// alerts, one that speaks again lifts that.
+void check_silence(const rule_set* rules, storage::device_snapshot& snap, const std::string& key,
+                   const std::string& device, epoch_ms now, std::vector<alert_event>& out) {
+  if (!rules) return;
+  for (const auto& rl : rules->rules) {
+    if (rl.kind != rule_kind::no_data) continue;
+    auto events = evaluate_silence(rl, snap.rules[rl.id], key, device, snap.state.patient, snap.state.last_seen, now);
+    for (const auto& e : events) {
+      bool inhibit = e.type == alert_event_type::fired;
+      bool lift = e.type == alert_event_type::resolved;
+      if (!inhibit && !lift) continue;
+      for (auto& [id, st] : snap.rules)
+        if (id != rl.id) append(out, set_inhibited(st, inhibit, now));
+    }
+    // The silence alert first, then what it did to the others.
+    out.insert(out.begin(), events.begin(), events.end());
+  }
+}
+
+// Patient rules after a reading was folded into the patient's state.
+void evaluate_patient_rules(const rule_set* rules, storage::patient_snapshot& snap, const patient_id& id,
+                            const reading& r, std::vector<alert_event>& out) {
+  if (!rules) return;
+  const bool scale2 = rules->spo2_scale2(id, snap.state.settings.spo2_scale2);
+  for (const auto& rl : rules->rules) {
+    if (rl.kind != rule_kind::news2 && rl.kind != rule_kind::qsofa) continue;
+    append(out, evaluate_patient(rl, snap.rules[rl.id], id, snap.state, scale2, rules->staleness, r.ts,
+                                 reading_ref{r.device.str(), r.seq}));
+  }
+}
+
+// Finds the open alert `alert_id` in `rules` and applies an acknowledgement or resolution.
+std::vector<alert_event> act_on(rule_states& rules, const std::string& alert_id, bool ack, const std::string& by,
+                                epoch_ms now) {
+  for (auto& [id, st] : rules)
+    if (st.open && st.open->id == alert_id) return ack ? acknowledge(st, by, now) : resolve(st, by, now);
+  return {};
+}
+
 // ---- device actor ---------------------------------------------------------------------
 
 struct device_actor_state {
   std::string key;
   std::uint64_t received = 0;        // messages taken from the host (for passivation)
   std::uint64_t since_snapshot = 0;  // readings since the last snapshot
-  device_state s;
+  storage::device_snapshot snap;
+  std::shared_ptr<const rule_set> rules;
   static inline const char* name = "device";
 };
 
-behavior device_actor(stateful_actor<device_actor_state>* self, actor host, device_id id, const host_config* cfg) {
+behavior device_actor(stateful_actor<device_actor_state>* self, actor host, device_id id, const host_config* cfg,
+                      std::shared_ptr<const rule_set> rules) {
   self->set_exception_handler(to_exit_reason);
   auto& st = self->state;
   st.key = storage::device_key(id);
-  auto loaded = storage::load_device(*cfg->journal, id);
+  st.rules = std::move(rules);
+  // Rebuild: snapshot + journal; readings after the snapshot go through the rules again, so
+  // a transition lost in a crash is produced again (same alert id and version).
+  std::vector<alert_event> replayed;
+  auto loaded = storage::load_device(*cfg->journal, id, [&](storage::device_snapshot& snap, const storage::journal_entry& e) {
+    evaluate_device(st.rules.get(), snap, st.key, e.r, replayed);
+  });
   if (!loaded) {
     self->quit(make_error(sec::runtime_error, "loading " + st.key + ": " + loaded.error().to_string()));
     return {};
   }
-  st.s = std::move(*loaded);
-  auto snapshot = [=] {
+  st.snap = std::move(*loaded);
+  publish(cfg, replayed);
+  auto snapshot = [=](bool sync) {
     auto& state = self->state;
-    if (auto err = cfg->journal->put_snapshot(state.key, storage::encode_device(state.s)); !err)
+    if (auto err = cfg->journal->put_snapshot(state.key, storage::encode_device(state.snap), sync); !err)
       log(log_level::warn, "entity", "snapshot_failed", {{"entity", state.key}, {"error", err.to_string()}});
     state.since_snapshot = 0;
+  };
+  // Transitions are made durable with the state that produced them.
+  auto commit = [=](const std::vector<alert_event>& events) {
+    if (events.empty()) return;
+    publish(cfg, events);
+    snapshot(true);
   };
   return {
       [=](device_readings& batch) {
         auto& state = self->state;
         ++state.received;
         std::map<std::string, std::vector<reading>> to_patients;
+        std::vector<alert_event> events;
         for (auto& r : batch.readings) {
-          auto change = apply(state.s, r, batch.received);
-          if (cfg->on_device_reading) cfg->on_device_reading(state.s, r);
+          auto change = apply(state.snap.state, r, batch.received);
+          if (cfg->on_device_reading) cfg->on_device_reading(state.snap.state, r);
+          evaluate_device(state.rules.get(), state.snap, state.key, r, events);
           if (change.unbound_from && change.unbound_from != change.attributed_to)
             to_patients[change.unbound_from->str()].push_back(r);
           if (change.attributed_to) to_patients[change.attributed_to->str()].push_back(std::move(r));
         }
+        // It spoke: a silence alert resolves.
+        check_silence(state.rules.get(), state.snap, state.key, state.key.substr(2), cfg->clock->now(), events);
         for (auto& [p, rs] : to_patients)
           self->send(host, patient_readings{*patient_id::make(p), std::move(rs)});
         state.since_snapshot += batch.readings.size();
-        if (state.since_snapshot >= cfg->snapshot_every) snapshot();
+        commit(events);
+        if (state.since_snapshot >= cfg->snapshot_every) snapshot(false);
       },
-      [=](state_atom) { return self->state.s; },
+      [=](tick_atom) {
+        std::vector<alert_event> events;
+        auto& state = self->state;
+        check_silence(state.rules.get(), state.snap, state.key, state.key.substr(2), cfg->clock->now(), events);
+        commit(events);
+      },
+      [=](ack_atom, const std::string& alert_id, const std::string& by) {
+        auto events = act_on(self->state.snap.rules, alert_id, true, by, cfg->clock->now());
+        commit(events);
+        return events;
+      },
+      [=](resolve_atom, const std::string& alert_id, const std::string& by) {
+        auto events = act_on(self->state.snap.rules, alert_id, false, by, cfg->clock->now());
+        commit(events);
+        return events;
+      },
+      [=](rules_atom, std::shared_ptr<const rule_set>& r) { self->state.rules = std::move(r); },
+      [=](state_atom) { return self->state.snap.state; },
+      [=](alerts_atom) {
+        std::vector<alert_record> open;
+        for (const auto& [rid, rs] : self->state.snap.rules)
+          if (rs.open) open.push_back(*rs.open);
+        return open;
+      },
       [=](shutdown_atom) {
-        if (self->state.since_snapshot > 0) snapshot();
+        if (self->state.since_snapshot > 0) snapshot(true);
         self->quit();
       },
       after(cfg->idle_timeout) >>
@@ -76,7 +196,7 @@ behavior device_actor(stateful_actor<device_actor_state>* self, actor host, devi
             self->request(host, infinite, passivate_atom::value, self->state.key, self->state.received)
                 .then([=](bool granted) {
                   if (!granted) return;
-                  if (self->state.since_snapshot > 0) snapshot();
+                  if (self->state.since_snapshot > 0) snapshot(false);
                   self->quit();
                 });
           },
@@ -90,37 +210,70 @@ struct patient_actor_state {
   std::uint64_t received = 0;
   std::uint64_t since_snapshot = 0;
   storage::patient_snapshot snap;
+  std::shared_ptr<const rule_set> rules;
   static inline const char* name = "patient";
 };
 
-behavior patient_actor(stateful_actor<patient_actor_state>* self, actor host, patient_id id, const host_config* cfg) {
+behavior patient_actor(stateful_actor<patient_actor_state>* self, actor host, patient_id id, const host_config* cfg,
+                       std::shared_ptr<const rule_set> rules) {
   self->set_exception_handler(to_exit_reason);
   auto& st = self->state;
   st.key = storage::patient_key(id);
-  auto loaded = storage::load_patient(*cfg->journal, id);
+  st.rules = std::move(rules);
+  std::vector<alert_event> replayed;
+  auto loaded = storage::load_patient(*cfg->journal, id, [&](storage::patient_snapshot& snap, const storage::journal_entry& e) {
+    evaluate_patient_rules(st.rules.get(), snap, id, e.r, replayed);
+  });
   if (!loaded) {
     self->quit(make_error(sec::runtime_error, "loading " + st.key + ": " + loaded.error().to_string()));
     return {};
   }
   st.snap = std::move(*loaded);
-  auto snapshot = [=] {
+  publish(cfg, replayed);
+  auto snapshot = [=](bool sync) {
     auto& state = self->state;
-    if (auto err = cfg->journal->put_snapshot(state.key, storage::encode_patient(state.snap)); !err)
+    if (auto err = cfg->journal->put_snapshot(state.key, storage::encode_patient(state.snap), sync); !err)
       log(log_level::warn, "entity", "snapshot_failed", {{"entity", state.key}, {"error", err.to_string()}});
     state.since_snapshot = 0;
+  };
+  auto commit = [=](const std::vector<alert_event>& events) {
+    if (events.empty()) return;
+    publish(cfg, events);
+    snapshot(true);
   };
   return {
       [=](patient_readings& batch) {
         auto& state = self->state;
         ++state.received;
-        for (const auto& r : batch.readings)
+        std::vector<alert_event> events;
+        for (const auto& r : batch.readings) {
           fold_patient_reading(state.snap.state, batch.patient, state.snap.cursors[r.device.str()], r);
+          evaluate_patient_rules(state.rules.get(), state.snap, batch.patient, r, events);
+        }
         state.since_snapshot += batch.readings.size();
-        if (state.since_snapshot >= cfg->snapshot_every) snapshot();
+        commit(events);
+        if (state.since_snapshot >= cfg->snapshot_every) snapshot(false);
       },
+      [=](ack_atom, const std::string& alert_id, const std::string& by) {
+        auto events = act_on(self->state.snap.rules, alert_id, true, by, cfg->clock->now());
+        commit(events);
+        return events;
+      },
+      [=](resolve_atom, const std::string& alert_id, const std::string& by) {
+        auto events = act_on(self->state.snap.rules, alert_id, false, by, cfg->clock->now());
+        commit(events);
+        return events;
+      },
+      [=](rules_atom, std::shared_ptr<const rule_set>& r) { self->state.rules = std::move(r); },
       [=](state_atom) { return self->state.snap.state; },
+      [=](alerts_atom) {
+        std::vector<alert_record> open;
+        for (const auto& [rid, rs] : self->state.snap.rules)
+          if (rs.open) open.push_back(*rs.open);
+        return open;
+      },
       [=](shutdown_atom) {
-        if (self->state.since_snapshot > 0) snapshot();
+        if (self->state.since_snapshot > 0) snapshot(true);
         self->quit();
       },
       after(cfg->idle_timeout) >>
@@ -128,7 +281,7 @@ behavior patient_actor(stateful_actor<patient_actor_state>* self, actor host, pa
             self->request(host, infinite, passivate_atom::value, self->state.key, self->state.received)
                 .then([=](bool granted) {
                   if (!granted) return;
-                  if (self->state.since_snapshot > 0) snapshot();
+                  if (self->state.since_snapshot > 0) snapshot(false);
                   self->quit();
                 });
           },
@@ -167,10 +320,10 @@ entry* activate(host_actor* self, const std::string& key, const Id& id) {
   if (it != st.live.end()) return &it->second;
   actor a;
   if constexpr (std::is_same_v<Id, device_id>) {
-    a = self->spawn(device_actor, actor_cast<actor>(self), id, &st.cfg);
+    a = self->spawn(device_actor, actor_cast<actor>(self), id, &st.cfg, st.cfg.rules);
     ++st.stats.active_devices;
   } else {
-    a = self->spawn(patient_actor, actor_cast<actor>(self), id, &st.cfg);
+    a = self->spawn(patient_actor, actor_cast<actor>(self), id, &st.cfg, st.cfg.rules);
     ++st.stats.active_patients;
   }
   self->monitor(a);
@@ -211,8 +364,38 @@ void on_crash(host_actor* self, const std::string& key, const error& reason) {
     log(log_level::error, "supervisor", "event_write_failed", {{"error", s.to_string()}});
 }
 
+// Routes an acknowledgement or resolution to the entity that owns the alert ("d/<id>/..." or
+// "p/<id>/..."), activating it if needed, and relays its reply.
+template <class Atom>
+caf::result<std::vector<alert_event>> route_command(host_actor* self, Atom atom, const std::string& alert_id,
+                                                     const std::string& by) {
+  auto second = alert_id.find('/', 2);
+  if (alert_id.size() < 3 || alert_id[1] != '/' || second == std::string::npos)
+    return std::vector<alert_event>{};
+  std::string name = alert_id.substr(2, second - 2);
+  entry* e = nullptr;
+  if (alert_id[0] == 'd') {
+    auto id = device_id::make(name);
+    if (!id) return std::vector<alert_event>{};
+    e = activate(self, storage::device_key(*id), *id);
+  } else if (alert_id[0] == 'p') {
+    auto id = patient_id::make(name);
+    if (!id) return std::vector<alert_event>{};
+    e = activate(self, storage::patient_key(*id), *id);
+  }
+  if (!e) return std::vector<alert_event>{};
+  ++e->sent;
+  auto rp = self->make_response_promise<std::vector<alert_event>>();
+  self->request(e->handle, infinite, atom, alert_id, by)
+      .then([=](std::vector<alert_event>& evs) mutable { rp.deliver(std::move(evs)); },
+            [=](error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
+}
+
 behavior shard_host(host_actor* self, host_config cfg) {
   self->state.cfg = std::move(cfg);
+  // The no-data timer: a real-time period, the silence judged on the node clock.
+  self->delayed_send(self, self->state.cfg.tick_interval, tick_atom::value);
   self->set_down_handler([=](down_msg& dm) {
     auto& st = self->state;
     auto it = st.by_addr.find(dm.source);
@@ -260,7 +443,7 @@ behavior shard_host(host_actor* self, host_config cfg) {
         if (it == st.live.end()) {
           auto loaded = storage::load_device(*st.cfg.journal, id);
           if (!loaded) return make_error(sec::runtime_error, loaded.error().to_string());
-          return std::move(*loaded);
+          return std::move(loaded->state);
         }
         auto rp = self->make_response_promise<device_state>();
         self->request(it->second.handle, infinite, state_atom::value)
@@ -281,6 +464,20 @@ behavior shard_host(host_actor* self, host_config cfg) {
             .then([=](patient_state& s) mutable { rp.deliver(std::move(s)); },
                   [=](error& e) mutable { rp.deliver(std::move(e)); });
         return rp;
+      },
+      [=](tick_atom) {
+        for (auto& [key, e] : self->state.live)
+          if (key[0] == 'd') self->send(e.handle, tick_atom::value);
+        if (self->current_sender() == self->address() && !self->state.stopping)
+          self->delayed_send(self, self->state.cfg.tick_interval, tick_atom::value);
+      },
+      [=](ack_atom a, const std::string& alert_id, const std::string& by) { return route_command(self, a, alert_id, by); },
+      [=](resolve_atom r, const std::string& alert_id, const std::string& by) {
+        return route_command(self, r, alert_id, by);
+      },
+      [=](rules_atom, std::shared_ptr<const rule_set>& rules) {
+        self->state.cfg.rules = rules;
+        for (auto& [key, e] : self->state.live) self->send(e.handle, rules_atom::value, rules);
       },
       [=](stats_atom) { return self->state.stats; },
       [=](quarantined_atom) {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -20,6 +21,7 @@
 
 #include "engine/entity.hpp"
 #include "engine/reading.hpp"
+#include "engine/rules.hpp"
 #include "engine/time.hpp"
 #include "storage/entity_store.hpp"
 #include "storage/journal.hpp"
@@ -68,6 +70,14 @@ struct host_config {
   std::function<void(const device_state&, const reading&)> on_device_reading;
   /// Called when an entity is quarantined (the technical alert's hook).
   std::function<void(const std::string& entity, const std::string& why)> on_quarantine;
+  /// The rules in force (null: none). Replaced as a whole on reload.
+  std::shared_ptr<const rule_set> rules;
+  /// Alert transitions after they are journaled (escalation plugs in here). Runs in the
+  /// entity actor; must not block. A rebuild after a crash may repeat a transition: the
+  /// pair (alert id, version) identifies it.
+  std::function<void(const std::vector<alert_event>&)> on_alert_events;
+  /// Period of the host's timer that checks no-data rules against the node clock.
+  std::chrono::milliseconds tick_interval{1000};
 };
 
 }  // namespace alert::actors
@@ -80,6 +90,9 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(alert::device_state)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(alert::patient_state)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(alert::device_id)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(alert::patient_id)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<alert::alert_event>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<alert::alert_record>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<const alert::rule_set>)
 
 namespace alert::actors {
 
@@ -88,12 +101,21 @@ using state_atom = caf::atom_constant<caf::atom("state")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 using quarantined_atom = caf::atom_constant<caf::atom("quarant")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using ack_atom = caf::atom_constant<caf::atom("ack")>;
+using resolve_atom = caf::atom_constant<caf::atom("resolve")>;
+using rules_atom = caf::atom_constant<caf::atom("rules")>;
+using alerts_atom = caf::atom_constant<caf::atom("alerts")>;
 
 /// Spawns the host. Messages it takes:
 /// - reading_batch: route to device actors (activating them).
 /// - patient_readings: route to patient actors (activating them).
 /// - (state_atom, device_id) -> device_state; (state_atom, patient_id) -> patient_state.
 /// - stats_atom -> host_stats; (quarantined_atom) -> std::vector<std::string>.
+/// - tick_atom: every active device checks its no-data rules at the node clock's time.
+/// - (ack_atom | resolve_atom, alert_id, by) -> std::vector<alert_event> (empty: no such
+///   open alert); the transition is journaled before the reply.
+/// - (rules_atom, std::shared_ptr<const rule_set>): new rules for entities from now on.
 /// - shutdown_atom: every entity snapshots and stops, then the host stops.
 caf::actor spawn_shard_host(caf::actor_system& sys, host_config cfg);
 

@@ -35,7 +35,9 @@ result<parsed_command> parse_command_line(int argc, const char* const argv[],
   general.add_options()
       ("help,h", "show this help and exit")
       ("version", "print the version and exit")
-      ("check", "validate the configuration, print it and exit (0 when valid)")
+      ("check", "validate the configuration and the rules file, print a summary and exit (0 when valid)")
+      ("check-rules", po::value(&cmd.rules_to_check)->value_name("FILE"),
+       "check a rules file, print every problem as FILE:LINE:COL: reason, exit 0 when valid, 2 otherwise")
       ("config,c", po::value(&config_file)->value_name("FILE"),
        "read options from an INI file (sections map to prefixes: [ingest] endpoint = ...)")
       ("node-id", po::value(&o.node_id)->default_value(d.node_id), "this node's id in logs and the cluster")
@@ -72,8 +74,14 @@ result<parsed_command> parse_command_line(int argc, const char* const argv[],
        "crashes of one entity tolerated within supervision.window-ms; one more quarantines it")
       ("supervision.window-ms", po::value(&o.supervision_window_ms)->default_value(d.supervision_window_ms),
        "the restart intensity window");
+  po::options_description rules{"Rules (docs/rules.md)"};
+  rules.add_options()
+      ("rules", po::value(&o.rules_file)->value_name("FILE"),
+       "the rules file; without it the built-in default rules apply; SIGHUP reloads it")
+      ("rules.tick-ms", po::value(&o.rules_tick_ms)->default_value(d.rules_tick_ms),
+       "how often no-data (device silent) rules are checked");
   po::options_description all{"alertd options (command line > environment ALERT_* > config file > defaults)"};
-  all.add(general).add(ingest).add(journal).add(entities);
+  all.add(general).add(ingest).add(journal).add(entities).add(rules);
 
   std::map<std::string, std::string> env_to_option;
   for (const auto& opt : all.options()) env_to_option[env_name(opt->long_name())] = opt->long_name();
@@ -87,7 +95,7 @@ result<parsed_command> parse_command_line(int argc, const char* const argv[],
       if (eq == std::string::npos) continue;
       auto it = env_to_option.find(kv.substr(0, eq));
       if (it == env_to_option.end() || it->second == "config" || it->second == "help" ||
-          it->second == "check" || it->second == "version")
+          it->second == "check" || it->second == "version" || it->second == "check-rules")
         continue;
       env_args.push_back("--" + it->second + "=" + kv.substr(eq + 1));
     }
@@ -117,6 +125,10 @@ result<parsed_command> parse_command_line(int argc, const char* const argv[],
   if (!lvl) return lvl.error();
   o.log = *lvl;
   if (vm.count("check")) cmd.what = parsed_command::action::check;
+  if (vm.count("check-rules")) {
+    cmd.what = parsed_command::action::check_rules;
+    return cmd;
+  }
   if (auto st = validate(o); !st) return st;
   return cmd;
 }
@@ -143,6 +155,7 @@ status validate(const node_options& o) {
   if (o.entity_idle_timeout_ms < 1) return bad("entity.idle-timeout-ms must be positive");
   if (o.entity_snapshot_every < 1) return bad("entity.snapshot-every must be positive");
   if (o.supervision_window_ms < 1) return bad("supervision.window-ms must be positive");
+  if (o.rules_tick_ms < 10) return bad("rules.tick-ms must be at least 10");
   return {};
 }
 

@@ -31,15 +31,19 @@ struct node_options {
   unsigned supervision_max_restarts = 5;                 ///< crashes allowed within the window...
   std::int64_t supervision_window_ms = 60 * 1000;        ///< ...before quarantine
 
+  std::string rules_file;          ///< empty: the rules built into alertd (config/rules/default.yaml)
+  std::int64_t rules_tick_ms = 1000;  ///< how often no-data rules are checked
+
   unsigned stats_interval_s = 10;  ///< period of the node_stats log line; 0 = never
 };
 
 /// What the command line asked for.
 struct parsed_command {
-  enum class action { run, help, version, check };
+  enum class action { run, help, version, check, check_rules };
   action what = action::run;
   node_options options;
   std::string help_text;  ///< filled for action::help
+  std::string rules_to_check;  ///< the file named by --check-rules
 };
 
 /// Parses argv, the config file named by --config (if any) and ALERT_* environment

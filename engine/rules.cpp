@@ -53,8 +53,14 @@ struct observation {
   std::map<std::string, double> details;
 };
 
-alert_event make_event(alert_event_type t, const alert_record& a, const observation& o) {
+alert_event make_event(alert_event_type t, alert_record& a, const observation& o) {
+  ++a.version;
   return alert_event{t, a, o.at, o.cause};
+}
+
+alert_event make_event(alert_event_type t, alert_record& a, epoch_ms at) {
+  ++a.version;
+  return alert_event{t, a, at, {}};
 }
 
 // The lifecycle shared by every rule kind: pending -> firing -> acknowledged -> resolved.
@@ -80,13 +86,12 @@ std::vector<alert_event> step(const rule& rl, rule_state& st, const std::string&
     if (o.fire_now || rl.for_ms == 0) {
       a.state = alert_state::firing;
       a.fired_at = o.at;
-      st.open = a;
       out.push_back(make_event(alert_event_type::fired, a, o));
     } else {
       a.state = alert_state::pending;
-      st.open = a;
       out.push_back(make_event(alert_event_type::pending, a, o));
     }
+    st.open = std::move(a);
     return out;
   }
   alert_record& a = *st.open;
@@ -332,11 +337,11 @@ std::vector<alert_event> acknowledge(rule_state& st, const std::string& by, epoc
   a.state = alert_state::acknowledged;
   a.acked_at = now;
   a.acked_by = by;
-  out.push_back(alert_event{alert_event_type::acknowledged, a, now, {}});
+  out.push_back(make_event(alert_event_type::acknowledged, a, now));
   if (a.latching && !a.condition) {
     a.state = alert_state::resolved;
     a.resolved_at = now;
-    out.push_back(alert_event{alert_event_type::resolved, a, now, {}});
+    out.push_back(make_event(alert_event_type::resolved, a, now));
     st.open.reset();
     st.since.reset();
   }
@@ -350,7 +355,7 @@ std::vector<alert_event> resolve(rule_state& st, const std::string& by, epoch_ms
   a.state = alert_state::resolved;
   a.resolved_at = now;
   if (a.acked_by.empty()) a.acked_by = by;
-  out.push_back(alert_event{alert_event_type::resolved, a, now, {}});
+  out.push_back(make_event(alert_event_type::resolved, a, now));
   st.open.reset();
   st.since.reset();
   return out;
@@ -360,7 +365,7 @@ std::vector<alert_event> set_inhibited(rule_state& st, bool inhibited, epoch_ms 
   std::vector<alert_event> out;
   if (!st.open || st.open->kind != alert_kind::physiological || st.open->inhibited == inhibited) return out;
   st.open->inhibited = inhibited;
-  out.push_back(alert_event{inhibited ? alert_event_type::inhibited : alert_event_type::uninhibited, *st.open, now, {}});
+  out.push_back(make_event(inhibited ? alert_event_type::inhibited : alert_event_type::uninhibited, *st.open, now));
   return out;
 }
 

@@ -120,6 +120,7 @@ struct alert_record {
   std::string summary;  ///< one line a person can act on
   std::string acked_by;
   std::map<std::string, double> details;  ///< values behind it (scores: score, subscores)
+  std::uint32_t version = 0;  ///< transitions so far; (id, version) names each alert event
 };
 
 /// What happened to an alert.
@@ -152,6 +153,9 @@ struct rule_state {
   std::vector<std::pair<epoch_ms, double>> window;  ///< rate: samples in the window
   epoch_ms latest_ts = 0;            ///< newest event time evaluated (older readings are late)
 };
+
+/// Rule states of one entity, by rule id.
+using rule_states = std::map<std::string, rule_state>;
 
 /// Evaluates a threshold or rate rule on a device reading. `r` is already in the device's
 /// state; `patient` is the device's binding. Returns the transitions (possibly none).

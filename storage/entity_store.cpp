@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "storage/alert_codec.hpp"
 #include "storage/bytes.hpp"
 
 namespace alert::storage {
@@ -29,10 +30,13 @@ status corrupt(const char* what) { return {errc::corruption, std::string{"snapsh
 
 // Folds a device's readings (seq order) into a patient's fold, with an optional cut-off time.
 void fold_device(patient_snapshot& snap, const patient_id& self, const std::string& device,
-                 const std::vector<journal_entry>& entries, std::optional<epoch_ms> at) {
-  auto& cursor = snap.cursors[device];
-  for (const auto& e : entries)
-    if (!at || e.received <= *at) fold_patient_reading(snap.state, self, cursor, e.r);
+                 const std::vector<journal_entry>& entries, std::optional<epoch_ms> at,
+                 const patient_replay& on_replay) {
+  for (const auto& e : entries) {
+    if (at && e.received > *at) continue;
+    fold_patient_reading(snap.state, self, snap.cursors[device], e.r);
+    if (on_replay) on_replay(snap, e);
+  }
 }
 
 }  // namespace
@@ -40,7 +44,8 @@ void fold_device(patient_snapshot& snap, const patient_id& self, const std::stri
 std::string device_key(const device_id& d) { return "d/" + d.str(); }
 std::string patient_key(const patient_id& p) { return "p/" + p.str(); }
 
-std::string encode_device(const device_state& s) {
+std::string encode_device(const device_snapshot& snap) {
+  const auto& s = snap.state;
   std::string out;
   out += static_cast<char>(device_format);
   put_opt_patient(out, s.patient);
@@ -55,13 +60,15 @@ std::string encode_device(const device_state& s) {
     bytes::put_u64_le(out, static_cast<std::uint64_t>(m.ts));
     bytes::put_u64_le(out, m.seq);
   }
+  put_rule_states(out, snap.rules);
   return out;
 }
 
-result<device_state> decode_device(std::string_view data) {
+result<device_snapshot> decode_device(std::string_view data) {
   bytes::reader in{data};
   if (in.u8() != device_format) return corrupt("unknown device format");
-  device_state s;
+  device_snapshot snap;
+  device_state& s = snap.state;
   if (!get_opt_patient(in, s.patient)) return corrupt("bad patient");
   s.binding_seq = in.u64();
   s.last_seq = in.u64();
@@ -79,8 +86,9 @@ result<device_state> decode_device(std::string_view data) {
     if (!s.samples.empty() && s.samples.back().what >= ms.what) return corrupt("samples out of order");
     s.samples.push_back(ms);
   }
+  if (!get_rule_states(in, snap.rules)) return corrupt("bad rule states");
   if (in.failed() || !in.at_end()) return corrupt("truncated device snapshot");
-  return s;
+  return snap;
 }
 
 std::string encode_patient(const patient_snapshot& snap) {
@@ -107,6 +115,7 @@ std::string encode_patient(const patient_snapshot& snap) {
     put_opt_patient(out, c.binding);
     bytes::put_u64_le(out, c.binding_seq);
   }
+  put_rule_states(out, snap.rules);
   return out;
 }
 
@@ -137,30 +146,38 @@ result<patient_snapshot> decode_patient(std::string_view data) {
     c.binding_seq = in.u64();
     snap.cursors.emplace(std::move(device), std::move(c));
   }
+  if (!get_rule_states(in, snap.rules)) return corrupt("bad rule states");
   if (in.failed() || !in.at_end()) return corrupt("truncated patient snapshot");
   return snap;
 }
 
-result<device_state> load_device(const journal& j, const device_id& d) {
-  device_state s;
+result<device_snapshot> load_device(const journal& j, const device_id& d, const device_replay& on_replay) {
+  device_snapshot out;
   auto snap = j.get_snapshot(device_key(d));
   if (!snap) return snap.error();
+  auto replay = [&](const std::vector<journal_entry>& entries) {
+    for (const auto& e : entries) {
+      apply(out.state, e.r, e.received);
+      if (on_replay) on_replay(out, e);
+    }
+  };
   if (*snap) {
     auto decoded = decode_device(**snap);
     if (!decoded) return decoded.error();
-    s = std::move(*decoded);
+    out = std::move(*decoded);
     // Late readings below the snapshot's seq arrived after it may have been taken.
-    auto late = j.late_readings(d, s.last_seq);
+    auto late = j.late_readings(d, out.state.last_seq);
     if (!late) return late.error();
-    for (const auto& e : *late) apply(s, e.r, e.received);
+    replay(*late);
   }
-  auto rest = j.read_device(d, s.last_seq + (*snap ? 1 : 0));
+  auto rest = j.read_device(d, out.state.last_seq + (*snap ? 1 : 0));
   if (!rest) return rest.error();
-  for (const auto& e : *rest) apply(s, e.r, e.received);
-  return s;
+  replay(*rest);
+  return out;
 }
 
 result<device_state> device_at(const journal& j, const device_id& d, epoch_ms at) {
+  // Replays from the start: a snapshot may hold readings received after `at`.
   auto all = j.read_device(d);
   if (!all) return all.error();
   device_state s;
@@ -169,7 +186,7 @@ result<device_state> device_at(const journal& j, const device_id& d, epoch_ms at
   return s;
 }
 
-result<patient_snapshot> load_patient(const journal& j, const patient_id& p) {
+result<patient_snapshot> load_patient(const journal& j, const patient_id& p, const patient_replay& on_replay) {
   patient_snapshot snap;
   auto stored = j.get_snapshot(patient_key(p));
   if (!stored) return stored.error();
@@ -189,12 +206,12 @@ result<patient_snapshot> load_patient(const journal& j, const patient_id& p) {
       // Late readings are re-folded: folding is idempotent.
       auto late = j.late_readings(*d, it->second.seq);
       if (!late) return late.error();
-      fold_device(snap, p, name, *late, std::nullopt);
+      fold_device(snap, p, name, *late, std::nullopt, on_replay);
       from = it->second.seq + 1;
     }
     auto rest = j.read_device(*d, from);
     if (!rest) return rest.error();
-    fold_device(snap, p, name, *rest, std::nullopt);
+    fold_device(snap, p, name, *rest, std::nullopt, on_replay);
   }
   return snap;
 }
@@ -208,7 +225,7 @@ result<patient_state> patient_at(const journal& j, const patient_id& p, epoch_ms
     if (!d) return status{errc::corruption, "patient index holds a bad device id"};
     auto all = j.read_device(*d);
     if (!all) return all.error();
-    fold_device(snap, p, name, *all, at);
+    fold_device(snap, p, name, *all, at, {});
   }
   // A device none of whose readings before `at` named the patient is not bound then.
   return snap.state;

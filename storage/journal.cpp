@@ -13,6 +13,7 @@
 #include <unordered_set>
 
 #include "engine/log.hpp"
+#include "storage/alert_codec.hpp"
 #include "storage/bytes.hpp"
 
 namespace alert::storage {
@@ -128,6 +129,7 @@ result<std::unique_ptr<journal>> journal::open(const std::string& dir, const jou
       {"meta", rocksdb::ColumnFamilyOptions{}},
       {"snapshot", rocksdb::ColumnFamilyOptions{}},
       {"event", rocksdb::ColumnFamilyOptions{}},
+      {"alert", rocksdb::ColumnFamilyOptions{}},
   };
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
@@ -171,7 +173,8 @@ journal::journal(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFam
       cfs_(std::move(cfs)),
       journal_cf_(cfs_[1]),
       snapshot_cf_(cfs_[3]),
-      event_cf_(cfs_[4]) {
+      event_cf_(cfs_[4]),
+      alert_cf_(cfs_[5]) {
   // Continue the event sequence after the last stored event.
   std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, event_cf_)};
   it->SeekToLast();
@@ -421,8 +424,54 @@ result<std::vector<std::string>> journal::patient_devices(const patient_id& pati
   return out;
 }
 
-status journal::put_snapshot(const std::string& key, const std::string& bytes) {
-  return from_rocks(db_->Put(rocksdb::WriteOptions{}, snapshot_cf_, key, bytes), "writing snapshot");
+status journal::put_snapshot(const std::string& key, const std::string& bytes, bool sync) {
+  rocksdb::WriteOptions wo;
+  wo.sync = sync && opts_.sync;
+  return from_rocks(db_->Put(wo, snapshot_cf_, key, bytes), "writing snapshot");
+}
+
+namespace {
+std::string alert_event_key(const std::string& alert_id, std::uint32_t version) {
+  std::string key = alert_id;
+  key += '\0';
+  put_u64_be(key, version);
+  return key;
+}
+}  // namespace
+
+status journal::append_alert_events(const std::vector<alert_event>& events) {
+  if (events.empty()) return {};
+  rocksdb::WriteBatch batch;
+  for (const auto& e : events) {
+    auto s = batch.Put(alert_cf_, alert_event_key(e.after.id, e.after.version), encode_alert_event(e));
+    if (!s.ok()) return from_rocks(s, "building alert batch");
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = opts_.sync;
+  return from_rocks(db_->Write(wo, &batch), "writing alert events");
+}
+
+result<std::vector<alert_event>> journal::alert_history(const std::string& alert_id) const {
+  std::vector<alert_event> out;
+  std::string prefix = alert_id + '\0';
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, alert_cf_)};
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    auto e = decode_alert_event({it->value().data(), it->value().size()});
+    if (!e) return e.error();
+    out.push_back(std::move(*e));
+  }
+  if (auto st = from_rocks(it->status(), "reading alert events"); !st) return st;
+  return out;
+}
+
+status journal::for_each_alert_event(const std::function<bool(const alert_event&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, alert_cf_)};
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto e = decode_alert_event({it->value().data(), it->value().size()});
+    if (!e) return e.error();
+    if (!fn(*e)) break;
+  }
+  return from_rocks(it->status(), "reading alert events");
 }
 
 result<std::optional<std::string>> journal::get_snapshot(const std::string& key) const {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "engine/reading.hpp"
+#include "engine/rules.hpp"
 #include "engine/status.hpp"
 #include "engine/time.hpp"
 
@@ -111,9 +112,17 @@ public:
 
   /// Stores the latest snapshot of an entity (no sync: a lost snapshot is rebuilt from the
   /// journal). `key` names the entity, e.g. "d/oxi-1".
-  status put_snapshot(const std::string& key, const std::string& bytes);
+  status put_snapshot(const std::string& key, const std::string& bytes, bool sync = false);
   /// The latest snapshot of an entity, or nothing.
   result<std::optional<std::string>> get_snapshot(const std::string& key) const;
+
+  /// Journals alert transitions durably (WAL synced), keyed by (alert id, version) so that
+  /// journaling the same transition again (a rebuild replaying readings) changes nothing.
+  status append_alert_events(const std::vector<alert_event>& events);
+  /// The transitions of one alert, oldest first.
+  result<std::vector<alert_event>> alert_history(const std::string& alert_id) const;
+  /// Every journaled alert transition, by alert id then version; stops when fn returns false.
+  status for_each_alert_event(const std::function<bool(const alert_event&)>& fn) const;
 
   /// Appends a node event (supervision, quarantine, ...) durably, with the node time.
   status append_event(epoch_ms at, const std::string& kind, const std::string& entity, const std::string& detail);
@@ -138,10 +147,11 @@ private:
 
   journal_options opts_;
   std::unique_ptr<rocksdb::DB> db_;
-  std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // default, journal, meta, snapshot, event
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // default, journal, meta, snapshot, event, alert
   rocksdb::ColumnFamilyHandle* journal_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* snapshot_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* event_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* alert_cf_ = nullptr;
 
   // Writer thread only: highest seq journaled per device (a cache over the journal, to
   // spot late readings), and (patient, device) pairs known to be indexed.

@@ -10,6 +10,7 @@
 #include "actors/stderr_log.hpp"
 #include "actors/wall_clock.hpp"
 #include "config/node_options.hpp"
+#include "config/rules_file.hpp"
 #include "engine/log.hpp"
 
 extern char** environ;
@@ -40,10 +41,27 @@ int main(int argc, char** argv) {
   switch (cmd->what) {
     case config::parsed_command::action::help: std::cout << cmd->help_text; return exit_ok;
     case config::parsed_command::action::version: std::cout << "alertd 0.1.0\n"; return exit_ok;
-    case config::parsed_command::action::check:
+    case config::parsed_command::action::check: {
+      auto rules = load_rules(cmd->options);
+      if (!rules) {
+        std::cerr << rules.error().message();
+        return exit_config;
+      }
       std::cout << "configuration ok: node " << cmd->options.node_id << ", data-dir " << cmd->options.data_dir
-                << ", ingest " << cmd->options.ingest_endpoint << "\n";
+                << ", ingest " << cmd->options.ingest_endpoint << ", " << (*rules)->rules.size() << " rules from "
+                << (cmd->options.rules_file.empty() ? "the built-in defaults" : cmd->options.rules_file) << "\n";
       return exit_ok;
+    }
+    case config::parsed_command::action::check_rules: {
+      auto loaded = config::load_rules_file(cmd->rules_to_check);
+      if (!loaded.rules) {
+        std::cerr << config::format_problems(cmd->rules_to_check, loaded.problems);
+        return exit_config;
+      }
+      std::cout << cmd->rules_to_check << ": ok, " << loaded.rules->rules.size() << " rules, "
+                << loaded.rules->overrides.size() << " patient overrides\n";
+      return exit_ok;
+    }
     case config::parsed_command::action::run: break;
   }
   const auto& opts = cmd->options;
@@ -64,6 +82,7 @@ int main(int argc, char** argv) {
     log(log_level::error, "node", "start_failed",
         {{"code", std::string{to_string(n.code())}}, {"msg", n.error().message()}});
     std::cerr << "alertd: " << n.error().message() << "\n";
+    if (n.code() == errc::config_error) return exit_config;
     return n.code() == errc::unavailable ? exit_unavailable : exit_failure;
   }
   // Tests and scripts wait for this line on stdout before they connect.
@@ -78,7 +97,8 @@ int main(int argc, char** argv) {
       break;
     }
     if (sig == SIGHUP) {
-      log(log_level::info, "node", "sighup", {{"msg", "nothing to reload yet: no rules file in this version"}});
+      // A bad file is logged and rejected inside; the old rules stay.
+      (void)(*n)->reload_rules();
       continue;
     }
     if (opts.stats_interval_s == 0) continue;

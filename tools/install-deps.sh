@@ -11,6 +11,7 @@ packages=(
   librocksdb-dev        # journal, snapshots, timers
   libssl-dev            # AES-GCM at rest, SHA-256 audit chain
   libboost-program-options-dev
+  libyaml-cpp-dev       # the rules file (YAML, as operators know from Prometheus)
   catch2                # Catch2 v2 test framework
   python3-zmq python3-msgpack # second-language protocol tests (Debian's /usr/bin/python3)
   clang libclang-rt-14-dev    # libFuzzer targets for the wire decoders

@@ -4,6 +4,7 @@
 #include "actors/node.hpp"
 
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <thread>
 #include <zmq.hpp>
 
@@ -17,8 +18,19 @@ namespace {
 
 constexpr epoch_ms now_ms = 1'700'000'000'000;
 
+// Rules without a no-data rule, so idle actors may passivate at once.
+constexpr const char* quiet_rules = R"(version: 1
+rules:
+  - id: spo2_low
+    kind: threshold
+    metric: spo2
+    below: 50
+)";
+
 config::node_options options(const test::temp_dir& dir) {
   config::node_options o;
+  o.rules_file = dir.sub("rules.yaml");
+  std::ofstream{o.rules_file} << quiet_rules;
   o.data_dir = dir.sub("data");
   o.ingest_endpoint = "tcp://127.0.0.1:*";
   o.stats_interval_s = 0;
@@ -65,7 +77,7 @@ std::optional<double> last(const device_state& s, metric m) {
   return v ? std::optional<double>{v->value} : std::nullopt;
 }
 
-std::optional<double> vital(const patient_state& s, metric m) {
+std::optional<double> vital_of(const patient_state& s, metric m) {
   const auto& v = s.vitals[static_cast<std::size_t>(m)];
   return v ? std::optional<double>{v->value} : std::nullopt;
 }
@@ -83,7 +95,7 @@ TEST_CASE("readings reach the device actor and the patient actor of its binding"
   send(*n, {in("oxi-1", 1, "spo2", 93, "P-1"), in("bp-1", 1, "systolic_bp", 118, "P-1"), in("oxi-1", 2, "heart_rate", 88)});
   REQUIRE(eventually([&] {
     auto p = n->patient(p1);
-    return p && vital(*p, metric::heart_rate) == 88.0 && vital(*p, metric::systolic_bp) == 118.0;
+    return p && vital_of(*p, metric::heart_rate) == 88.0 && vital_of(*p, metric::systolic_bp) == 118.0;
   }));
   auto d = *n->device(oxi);
   CHECK(last(d, metric::spo2) == 93.0);
@@ -91,7 +103,7 @@ TEST_CASE("readings reach the device actor and the patient actor of its binding"
   CHECK(d.kind() == device_kind::oximeter);
   auto p = *n->patient(p1);
   CHECK(p.devices == std::vector<std::string>{"bp-1", "oxi-1"});
-  CHECK(vital(p, metric::spo2) == 93.0);
+  CHECK(vital_of(p, metric::spo2) == 93.0);
   auto st = n->stats();
   CHECK(st.active_devices == 2);
   CHECK(st.active_patients == 1);
@@ -118,7 +130,7 @@ TEST_CASE("idle entities passivate and come back with their state intact") {
   send(*n, {in("oxi-1", 3, "spo2", 90)});
   REQUIRE(eventually([&] {
     auto p = n->patient(p1);
-    return p && vital(*p, metric::spo2) == 90.0;
+    return p && vital_of(*p, metric::spo2) == 90.0;
   }));
   CHECK(n->stats().activations > before);
   auto again = *n->device(oxi);
@@ -142,7 +154,7 @@ TEST_CASE("after a restart of the node every entity comes back exactly as it was
     send(*n, rs);
     REQUIRE(eventually([&] {
       auto p = n->patient(p1);
-      return p && vital(*p, metric::spo2) == 99.0 && p->devices.size() == 1;
+      return p && vital_of(*p, metric::spo2) == 99.0 && p->devices.size() == 1;
     }));
     oxi_before = *n->device(oxi);
     bp_before = *n->device(bp);
@@ -153,7 +165,7 @@ TEST_CASE("after a restart of the node every entity comes back exactly as it was
   CHECK(*n->device(oxi) == oxi_before);
   CHECK(*n->device(bp) == bp_before);
   CHECK(*n->patient(p1) == p_before);
-  CHECK(vital(p_before, metric::systolic_bp) == 114.0);  // P-1 kept bp-1's last reading before it moved
+  CHECK(vital_of(p_before, metric::systolic_bp) == 114.0);  // P-1 kept bp-1's last reading before it moved
 }
 
 TEST_CASE("a throwing rule restarts the device from its state and repeated throws quarantine it") {
@@ -191,7 +203,7 @@ TEST_CASE("a throwing rule restarts the device from its state and repeated throw
     send(*n, {in("bp-1", 1, "systolic_bp", 121, "P-1"), in("oxi-1", 6, "spo2", 97)});
     REQUIRE(eventually([&] {
       auto p = n->patient(p1);
-      return p && vital(*p, metric::systolic_bp) == 121.0;
+      return p && vital_of(*p, metric::systolic_bp) == 121.0;
     }));
     n->stop();
   }

@@ -117,6 +117,7 @@ TEST_CASE("repeats update the one open alert and only a worse value is an event"
   CHECK(ev[0].after.count == 3);
   CHECK(ev[0].after.worst_value == 82);
   CHECK(ev[0].after.first_value == 86);
+  CHECK(ev[0].after.version == 2);  // fired, then this update: each event has its own version
   evaluate_reading(rl, st, ent, spo2(85, t0 + 3000, 4), p1);
   CHECK(st.open->last_value == 85);
   CHECK(st.open->worst_value == 82);

@@ -30,7 +30,7 @@ const device_id oxi = *device_id::make("oxi-1");
 const patient_id p1 = *patient_id::make("P-1");
 const patient_id p2 = *patient_id::make("P-2");
 
-double vital(const patient_state& s, metric m) {
+double vital_of(const patient_state& s, metric m) {
   const auto& v = s.vitals[static_cast<std::size_t>(m)];
   REQUIRE(v.has_value());
   return v->value;
@@ -51,7 +51,7 @@ TEST_CASE("a device rebuilt from the journal equals the device built live") {
   }
   auto rebuilt = load_device(*j, oxi);
   REQUIRE(rebuilt.has_value());
-  CHECK(*rebuilt == live);
+  CHECK(rebuilt->state == live);
 }
 
 TEST_CASE("a device rebuilt from a snapshot sees readings after it and late readings below it") {
@@ -64,16 +64,18 @@ TEST_CASE("a device rebuilt from a snapshot sees readings after it and late read
   };
   feed(rd("oxi-1", 1, metric::spo2, 95, 1000, "P-1"), 1);
   feed(rd("oxi-1", 5, metric::heart_rate, 70, 5000), 2);
-  REQUIRE(j->put_snapshot(device_key(oxi), encode_device(live)).is_ok());
+  REQUIRE(j->put_snapshot(device_key(oxi), encode_device({live, {}})).is_ok());
   // Seq 3 arrives after the snapshot (watermark 5): a late reading of a metric whose newest
   // value it becomes.
   feed(rd("oxi-1", 3, metric::battery, 40, 3000), 3);
   feed(rd("oxi-1", 6, metric::spo2, 91, 6000), 4);
-  auto rebuilt = load_device(*j, oxi);
+  std::vector<std::uint64_t> replayed;
+  auto rebuilt = load_device(*j, oxi, [&](device_snapshot&, const journal_entry& e) { replayed.push_back(e.r.seq); });
   REQUIRE(rebuilt.has_value());
-  CHECK(*rebuilt == live);
-  REQUIRE(rebuilt->battery().has_value());
-  CHECK(*rebuilt->battery() == 40);
+  CHECK(rebuilt->state == live);
+  REQUIRE(rebuilt->state.battery().has_value());
+  CHECK(*rebuilt->state.battery() == 40);
+  CHECK(replayed == std::vector<std::uint64_t>{3, 6});  // the late reading, then the newer one
 }
 
 TEST_CASE("a late reading is indexed as late even after the journal is reopened") {
@@ -119,12 +121,12 @@ TEST_CASE("a patient rebuilt from the journal has the vitals and devices of its 
   append(*j, {rd("oxi-1", 4, metric::spo2, 81, 4000)}, 40);              // P-2's
   auto a = load_patient(*j, p1);
   REQUIRE(a.has_value());
-  CHECK(vital(a->state, metric::spo2) == 93);
-  CHECK(vital(a->state, metric::systolic_bp) == 120);
+  CHECK(vital_of(a->state, metric::spo2) == 93);
+  CHECK(vital_of(a->state, metric::systolic_bp) == 120);
   CHECK(a->state.devices == std::vector<std::string>{"bp-1"});
   auto b = load_patient(*j, p2);
   REQUIRE(b.has_value());
-  CHECK(vital(b->state, metric::spo2) == 81);
+  CHECK(vital_of(b->state, metric::spo2) == 81);
   CHECK(b->state.devices == std::vector<std::string>{"oxi-1"});
   CHECK(*j->patient_devices(p1) == std::vector<std::string>{"bp-1", "oxi-1"});
 }
@@ -136,12 +138,12 @@ TEST_CASE("a patient's state at a past time matches the hand-computed history") 
   append(*j, {rd("oxi-1", 2, metric::spo2, 93, 2000)}, 20);
   append(*j, {rd("oxi-1", 3, metric::spo2, 80, 3000, "P-2")}, 30);
   auto at15 = *patient_at(*j, p1, 15);
-  CHECK(vital(at15, metric::spo2) == 95);
+  CHECK(vital_of(at15, metric::spo2) == 95);
   CHECK(at15.devices == std::vector<std::string>{"oxi-1"});
   auto at25 = *patient_at(*j, p1, 25);
-  CHECK(vital(at25, metric::spo2) == 93);
+  CHECK(vital_of(at25, metric::spo2) == 93);
   auto at35 = *patient_at(*j, p1, 35);
-  CHECK(vital(at35, metric::spo2) == 93);
+  CHECK(vital_of(at35, metric::spo2) == 93);
   CHECK(at35.devices.empty());
   auto p2_at25 = *patient_at(*j, p2, 25);
   CHECK_FALSE(p2_at25.vitals[static_cast<std::size_t>(metric::spo2)].has_value());
@@ -165,7 +167,7 @@ TEST_CASE("a patient rebuilt from its snapshot equals one rebuilt from scratch")
   append(*j2, {rd("mon-1", 3, metric::resp_rate, 27, 3000, "P-2")}, 30);
   auto scratch = *load_patient(*j2, p1);
   CHECK(from_snapshot == scratch);
-  CHECK(vital(scratch.state, metric::resp_rate) == 26);
+  CHECK(vital_of(scratch.state, metric::resp_rate) == 26);
   CHECK(scratch.state.devices == std::vector<std::string>{"oxi-1"});
 }
 
@@ -173,10 +175,30 @@ TEST_CASE("snapshots round-trip and truncated ones are corruption") {
   device_state d;
   apply(d, rd("oxi-1", 7, metric::spo2, 91.25, 123, "P-1"), 456);
   apply(d, rd("oxi-1", 8, metric::battery, 12, 124), 457);
-  auto bytes_d = encode_device(d);
+  rule_states rs;
+  rs["spo2_low"].occurrences = 3;
+  rs["spo2_low"].window = {{1, 2.5}};
+  alert_record a;
+  a.id = "d/oxi-1/spo2_low/3";
+  a.state = alert_state::acknowledged;
+  a.inhibited = true;
+  a.details["value"] = 84;
+  a.version = 4;
+  rs["spo2_low"].open = a;
+  auto bytes_d = encode_device({d, rs});
   auto back = decode_device(bytes_d);
   REQUIRE(back.has_value());
-  CHECK(*back == d);
+  CHECK(back->state == d);
+  REQUIRE(back->rules.count("spo2_low") == 1);
+  const auto& st = back->rules.at("spo2_low");
+  CHECK(st.occurrences == 3);
+  CHECK(st.window == rs["spo2_low"].window);
+  REQUIRE(st.open.has_value());
+  CHECK(st.open->id == a.id);
+  CHECK(st.open->state == alert_state::acknowledged);
+  CHECK(st.open->inhibited);
+  CHECK(st.open->details.at("value") == 84);
+  CHECK(st.open->version == 4);
   CHECK(decode_device(bytes_d.substr(0, bytes_d.size() - 1)).code() == errc::corruption);
   CHECK(decode_device(bytes_d + "x").code() == errc::corruption);
 
@@ -208,4 +230,33 @@ TEST_CASE("node events are kept in order across reopening") {
   CHECK(ev[1].detail == "5 restarts in 60 s");
   CHECK(ev[2].kind == "release");
   CHECK(ev[2].at == 3);
+}
+
+TEST_CASE("alert transitions are journaled once per (alert, version) and read back in order") {
+  test::temp_dir dir;
+  auto j = *journal::open(dir.str());
+  alert_record a;
+  a.id = "d/oxi-1/spo2_low/1";
+  a.summary = "spo2 84 % below 88 %";
+  a.version = 1;
+  alert_event fired{alert_event_type::fired, a, 100, {reading_ref{"oxi-1", 7}}};
+  a.version = 2;
+  a.state = alert_state::acknowledged;
+  alert_event acked{alert_event_type::acknowledged, a, 200, {}};
+  REQUIRE(j->append_alert_events({fired, acked}).is_ok());
+  REQUIRE(j->append_alert_events({fired}).is_ok());  // a replay journals the same transition again
+  alert_record other;
+  other.id = "d/oxi-1/spo2_low/10";
+  other.version = 1;
+  REQUIRE(j->append_alert_events({alert_event{alert_event_type::pending, other, 300, {}}}).is_ok());
+  auto h = *j->alert_history("d/oxi-1/spo2_low/1");
+  REQUIRE(h.size() == 2);
+  CHECK(h[0].type == alert_event_type::fired);
+  CHECK(h[0].after.summary == "spo2 84 % below 88 %");
+  CHECK(h[0].cause == std::vector{reading_ref{"oxi-1", 7}});
+  CHECK(h[1].type == alert_event_type::acknowledged);
+  CHECK(h[1].at == 200);
+  std::size_t n = 0;
+  REQUIRE(j->for_each_alert_event([&](const alert_event&) { ++n; return true; }).is_ok());
+  CHECK(n == 3);
 }

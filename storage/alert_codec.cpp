@@ -1,0 +1,121 @@
+#include "storage/alert_codec.hpp"
+
+namespace alert::storage {
+
+void put_alert(std::string& out, const alert_record& a) {
+  for (const auto* s : {&a.id, &a.entity, &a.rule, &a.patient, &a.device, &a.summary, &a.acked_by})
+    bytes::put_str(out, *s);
+  out += static_cast<char>(a.priority);
+  out += static_cast<char>(a.kind);
+  out += static_cast<char>(a.state);
+  out += static_cast<char>((a.latching ? 1 : 0) | (a.condition ? 2 : 0) | (a.inhibited ? 4 : 0));
+  for (auto t : {a.opened_at, a.fired_at, a.acked_at, a.resolved_at}) bytes::put_u64_le(out, static_cast<std::uint64_t>(t));
+  bytes::put_u64_le(out, a.count);
+  for (auto v : {a.first_value, a.last_value, a.worst_value}) bytes::put_f64(out, v);
+  bytes::put_u64_le(out, a.version);
+  bytes::put_u64_le(out, a.details.size());
+  for (const auto& [k, v] : a.details) {
+    bytes::put_str(out, k);
+    bytes::put_f64(out, v);
+  }
+}
+
+bool get_alert(bytes::reader& in, alert_record& a) {
+  for (auto* s : {&a.id, &a.entity, &a.rule, &a.patient, &a.device, &a.summary, &a.acked_by}) *s = in.str();
+  auto prio = in.u8(), kind = in.u8(), state = in.u8(), flags = in.u8();
+  if (prio > 2 || kind > 2 || state > 3) return false;
+  a.priority = static_cast<alert_priority>(prio);
+  a.kind = static_cast<alert_kind>(kind);
+  a.state = static_cast<alert_state>(state);
+  a.latching = flags & 1;
+  a.condition = flags & 2;
+  a.inhibited = flags & 4;
+  for (auto* t : {&a.opened_at, &a.fired_at, &a.acked_at, &a.resolved_at}) *t = static_cast<epoch_ms>(in.u64());
+  a.count = in.u64();
+  for (auto* v : {&a.first_value, &a.last_value, &a.worst_value}) *v = in.f64();
+  a.version = static_cast<std::uint32_t>(in.u64());
+  auto n = in.u64();
+  for (std::uint64_t i = 0; i < n && !in.failed(); ++i) {
+    auto k = in.str();
+    a.details[k] = in.f64();
+  }
+  return !in.failed();
+}
+
+void put_rule_states(std::string& out, const rule_states& rs) {
+  bytes::put_u64_le(out, rs.size());
+  for (const auto& [id, st] : rs) {
+    bytes::put_str(out, id);
+    out += static_cast<char>(st.open ? 1 : 0);
+    if (st.open) put_alert(out, *st.open);
+    bytes::put_u64_le(out, st.occurrences);
+    out += static_cast<char>(st.since ? 1 : 0);
+    bytes::put_u64_le(out, static_cast<std::uint64_t>(st.since.value_or(0)));
+    bytes::put_u64_le(out, st.window.size());
+    for (const auto& [ts, v] : st.window) {
+      bytes::put_u64_le(out, static_cast<std::uint64_t>(ts));
+      bytes::put_f64(out, v);
+    }
+    bytes::put_u64_le(out, static_cast<std::uint64_t>(st.latest_ts));
+  }
+}
+
+bool get_rule_states(bytes::reader& in, rule_states& rs) {
+  auto n = in.u64();
+  for (std::uint64_t i = 0; i < n && !in.failed(); ++i) {
+    auto id = in.str();
+    rule_state st;
+    if (in.u8()) {
+      alert_record a;
+      if (!get_alert(in, a)) return false;
+      st.open = std::move(a);
+    }
+    st.occurrences = in.u64();
+    bool has_since = in.u8() != 0;
+    auto since = static_cast<epoch_ms>(in.u64());
+    if (has_since) st.since = since;
+    auto w = in.u64();
+    for (std::uint64_t k = 0; k < w && !in.failed(); ++k) {
+      auto ts = static_cast<epoch_ms>(in.u64());
+      st.window.emplace_back(ts, in.f64());
+    }
+    st.latest_ts = static_cast<epoch_ms>(in.u64());
+    rs.emplace(std::move(id), std::move(st));
+  }
+  return !in.failed();
+}
+
+std::string encode_alert_event(const alert_event& e) {
+  std::string out;
+  out += static_cast<char>(1);  // format
+  out += static_cast<char>(e.type);
+  bytes::put_u64_le(out, static_cast<std::uint64_t>(e.at));
+  put_alert(out, e.after);
+  bytes::put_u64_le(out, e.cause.size());
+  for (const auto& c : e.cause) {
+    bytes::put_str(out, c.device);
+    bytes::put_u64_le(out, c.seq);
+  }
+  return out;
+}
+
+result<alert_event> decode_alert_event(std::string_view data) {
+  bytes::reader in{data};
+  auto bad = [] { return status{errc::corruption, "alert event does not parse"}; };
+  if (in.u8() != 1) return bad();
+  auto type = in.u8();
+  if (type > static_cast<std::uint8_t>(alert_event_type::uninhibited)) return bad();
+  alert_event e{static_cast<alert_event_type>(type), {}, static_cast<epoch_ms>(in.u64()), {}};
+  if (!get_alert(in, e.after)) return bad();
+  auto n = in.u64();
+  for (std::uint64_t i = 0; i < n && !in.failed(); ++i) {
+    reading_ref r;
+    r.device = in.str();
+    r.seq = in.u64();
+    e.cause.push_back(std::move(r));
+  }
+  if (in.failed() || !in.at_end()) return bad();
+  return e;
+}
+
+}  // namespace alert::storage
