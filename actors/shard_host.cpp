@@ -332,6 +332,15 @@ entry* activate(host_actor* self, const std::string& key, const Id& id) {
   return &st.live.emplace(key, entry{a, 0}).first->second;
 }
 
+// Sends `msg` to an entity. During shutdown an entity may still be activated (a device
+// forwarding its last readings to its patient): it is told to stop right after the message.
+template <class Msg>
+void deliver(host_actor* self, entry& e, Msg&& msg) {
+  ++e.sent;
+  self->send(e.handle, std::forward<Msg>(msg));
+  if (self->state.stopping) self->send(e.handle, shutdown_atom::value);
+}
+
 void forget(host_actor* self, const std::string& key) {
   auto& st = self->state;
   if (st.live.erase(key) == 0) return;
@@ -369,6 +378,7 @@ void on_crash(host_actor* self, const std::string& key, const error& reason) {
 template <class Atom>
 caf::result<std::vector<alert_event>> route_command(host_actor* self, Atom atom, const std::string& alert_id,
                                                      const std::string& by) {
+  if (self->state.stopping) return std::vector<alert_event>{};
   auto second = alert_id.find('/', 2);
   if (alert_id.size() < 3 || alert_id[1] != '/' || second == std::string::npos)
     return std::vector<alert_event>{};
@@ -414,17 +424,13 @@ behavior shard_host(host_actor* self, host_config cfg) {
         for (auto& r : batch.readings) per_device[r.device.str()].push_back(std::move(r));
         for (auto& [dev, rs] : per_device) {
           auto id = rs.front().device;
-          if (auto* e = activate(self, storage::device_key(id), id)) {
-            ++e->sent;
-            self->send(e->handle, device_readings{std::move(rs), batch.received});
-          }
+          if (auto* e = activate(self, storage::device_key(id), id))
+            deliver(self, *e, device_readings{std::move(rs), batch.received});
         }
       },
       [=](patient_readings& batch) {
-        if (auto* e = activate(self, storage::patient_key(batch.patient), batch.patient)) {
-          ++e->sent;
-          self->send(e->handle, std::move(batch));
-        }
+        if (auto* e = activate(self, storage::patient_key(batch.patient), batch.patient))
+          deliver(self, *e, std::move(batch));
       },
       [=](passivate_atom, const std::string& key, std::uint64_t received) {
         auto& st = self->state;

@@ -51,6 +51,7 @@ struct observation {
   std::string summary;
   std::string patient, device;
   std::map<std::string, double> details;
+  std::optional<alert_priority> priority;  // overrides the rule's (scores: by band)
 };
 
 alert_event make_event(alert_event_type t, alert_record& a, const observation& o) {
@@ -74,7 +75,7 @@ std::vector<alert_event> step(const rule& rl, rule_state& st, const std::string&
     a.rule = rl.id;
     a.patient = o.patient;
     a.device = o.device;
-    a.priority = rl.priority;
+    a.priority = o.priority.value_or(rl.priority);
     a.kind = rl.kind_of_alert;
     a.latching = rl.latching;
     a.opened_at = o.at;
@@ -121,6 +122,13 @@ std::vector<alert_event> step(const rule& rl, rule_state& st, const std::string&
   if (o.holding) {
     bool changed = !a.condition;
     a.condition = true;
+    st.clear_since.reset();
+    if (o.priority && *o.priority > a.priority) {
+      a.priority = *o.priority;
+      a.summary = o.summary;
+      a.details = o.details;
+      changed = true;
+    }
     ++a.count;
     a.last_value = o.value;
     if (worse(o.worse_dir, o.value, a.worst_value)) {
@@ -133,6 +141,11 @@ std::vector<alert_event> step(const rule& rl, rule_state& st, const std::string&
     return out;
   }
   if (!a.condition) return out;  // latched, already cleared, waiting for an acknowledgement
+  if (rl.clear_for_ms > 0) {
+    if (!st.clear_since) st.clear_since = o.at;
+    if (o.at - *st.clear_since < rl.clear_for_ms) return out;  // not clear for long enough yet
+  }
+  st.clear_since.reset();
   a.condition = false;
   a.last_value = o.value;
   if (a.latching && a.state == alert_state::firing) {
@@ -294,6 +307,9 @@ std::vector<alert_event> evaluate_patient(const rule& rl, rule_state& st, const 
     in.spo2_scale2 = spo2_scale2;
     auto res = compute_news2(in, now, staleness);
     o.holding = res.band != news2_band::incomplete && res.band >= rl.min_band;
+    o.priority = res.band >= news2_band::high     ? alert_priority::high
+                 : res.band >= news2_band::medium ? alert_priority::medium
+                                                  : alert_priority::low;
     o.value = res.total;
     o.summary = "NEWS2 " + std::to_string(res.total) + (res.complete ? "" : "+") + " (" +
                 std::string{to_string(res.band)} + ")";

@@ -57,7 +57,10 @@ struct rule {
   direction dir = direction::below;
   double threshold = 0;          ///< threshold: the limit; the condition is value < (below) or > (above)
   std::optional<double> clear;   ///< threshold: the value must pass this to clear (default: threshold)
-  epoch_ms for_ms = 0;           ///< threshold: event time the condition must hold before firing
+  epoch_ms for_ms = 0;           ///< event time the condition must hold before firing
+  /// Event time the condition must stay absent before an open alert resolves (0: at once).
+  /// Against flapping: a score that hovers at its band's edge stays one alert.
+  epoch_ms clear_for_ms = 0;
   std::optional<double> immediate;  ///< threshold: a tighter limit that fires with no delay
   epoch_ms window_ms = 0;        ///< rate: the window
   double change = 0;             ///< rate: the magnitude (dir below: a fall of more than this)
@@ -65,7 +68,8 @@ struct rule {
   // no_data
   epoch_ms ttl_ms = 0;
 
-  // news2
+  // news2: fires at min_band or above; the alert's priority follows the band (low_medium:
+  // low, medium: medium, high: high) and only ever rises while the alert is open.
   news2_band min_band = news2_band::low_medium;
 };
 
@@ -150,6 +154,7 @@ struct rule_state {
   std::optional<alert_record> open;         ///< pending, firing or acknowledged
   std::uint64_t occurrences = 0;     ///< alerts opened so far (for deterministic ids)
   std::optional<epoch_ms> since;     ///< event time the condition began (delay)
+  std::optional<epoch_ms> clear_since;  ///< event time the condition was last seen absent (clear_for)
   std::vector<std::pair<epoch_ms, double>> window;  ///< rate: samples in the window
   epoch_ms latest_ts = 0;            ///< newest event time evaluated (older readings are late)
 };

@@ -46,6 +46,7 @@ ward::ward(const ward_options& opts, epoch_ms start) : opts_(opts), rng_(opts.se
       // Spread first reports over one period so the ward does not speak in chorus.
       d.next = start + static_cast<epoch_ms>(u(rng_) * static_cast<double>(d.period));
       d.battery = low_battery ? 12 + 5 * u(rng_) : 60 + 40 * u(rng_);
+      if (k == device_kind::oxygen) d.battery = 30 + 60 * u(rng_);  // cylinder fill
       devices_.push_back(d);
     };
     add("oxi", device_kind::oximeter, 1000);
@@ -90,6 +91,8 @@ void ward::emit(device& d, epoch_ms t, std::vector<reading_input>& out) {
       push(out, d, "resp_rate", clamp(p.rr + 12 * s + noise(rng_), 4, 60), t, true);
       push(out, d, "temperature", clamp(p.temp + 2.2 * s + 0.05 * noise(rng_), 30, 43), t, true);
       push(out, d, "consciousness", s > 0.8 ? 1 : 0, t, true);
+      // Air or oxygen is charted with the observations; the oxygen device reports it when present.
+      if (!p.on_oxygen) push(out, d, "o2_supplement", 0, t, true);
       break;
     case device_kind::bp_cuff:
       push(out, d, "systolic_bp", clamp(p.sbp - 45 * s + 3 * noise(rng_), 50, 250), t, true);
@@ -98,7 +101,8 @@ void ward::emit(device& d, epoch_ms t, std::vector<reading_input>& out) {
     case device_kind::oxygen:
       push(out, d, "o2_supplement", 1, t, true);
       push(out, d, "o2_flow", 2 + std::round(4 * s), t, true);
-      push(out, d, "o2_cylinder", clamp(80 - static_cast<double>(d.seq) * 0.01, 0, 100), t, true);
+      d.battery = clamp(d.battery - 0.05, 0, 100);  // an oxygen device's "battery" is its cylinder
+      push(out, d, "o2_cylinder", d.battery, t, true);
       break;
   }
   if (d.kind != device_kind::oxygen) {

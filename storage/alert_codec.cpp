@@ -49,8 +49,10 @@ void put_rule_states(std::string& out, const rule_states& rs) {
     out += static_cast<char>(st.open ? 1 : 0);
     if (st.open) put_alert(out, *st.open);
     bytes::put_u64_le(out, st.occurrences);
-    out += static_cast<char>(st.since ? 1 : 0);
-    bytes::put_u64_le(out, static_cast<std::uint64_t>(st.since.value_or(0)));
+    for (const auto* t : {&st.since, &st.clear_since}) {
+      out += static_cast<char>(*t ? 1 : 0);
+      bytes::put_u64_le(out, static_cast<std::uint64_t>(t->value_or(0)));
+    }
     bytes::put_u64_le(out, st.window.size());
     for (const auto& [ts, v] : st.window) {
       bytes::put_u64_le(out, static_cast<std::uint64_t>(ts));
@@ -71,9 +73,11 @@ bool get_rule_states(bytes::reader& in, rule_states& rs) {
       st.open = std::move(a);
     }
     st.occurrences = in.u64();
-    bool has_since = in.u8() != 0;
-    auto since = static_cast<epoch_ms>(in.u64());
-    if (has_since) st.since = since;
+    for (auto* t : {&st.since, &st.clear_since}) {
+      bool has = in.u8() != 0;
+      auto v = static_cast<epoch_ms>(in.u64());
+      if (has) *t = v;
+    }
     auto w = in.u64();
     for (std::uint64_t k = 0; k < w && !in.failed(); ++k) {
       auto ts = static_cast<epoch_ms>(in.u64());

@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
       ("seed", po::value(&wo.seed)->default_value(wo.seed), "random seed (same seed, same ward)")
       ("deteriorating", po::value(&wo.deteriorating_at_start)->default_value(wo.deteriorating_at_start),
        "patients deteriorating from the start")
+      ("deterioration-minutes", po::value<double>()->default_value(10),
+       "minutes a deterioration takes to reach its worst")
       ("deteriorations-per-hour", po::value(&wo.deteriorations_per_hour)->default_value(wo.deteriorations_per_hour),
        "chance per patient per hour that deterioration starts")
       ("silences-per-hour", po::value(&wo.silences_per_hour)->default_value(wo.silences_per_hour),
@@ -53,7 +55,8 @@ int main(int argc, char** argv) {
     std::cout << desc;
     return 0;
   }
-  if (wo.patients == 0 || wo.speed <= 0 || batch_max == 0) {
+  wo.deterioration_ms = static_cast<epoch_ms>(vm["deterioration-minutes"].as<double>() * 60'000);
+  if (wo.patients == 0 || wo.speed <= 0 || batch_max == 0 || wo.deterioration_ms <= 0) {
     std::cerr << "alert-sim: --patients, --speed and --batch-max must be positive\n";
     return 2;
   }

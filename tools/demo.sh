@@ -11,10 +11,10 @@ cmake --build "$build" -j "$(nproc)" --target alertd alert-sim
 data=var/demo
 mkdir -p "$data"
 echo "demo: node data in $data (delete it to start afresh); Ctrl-C to stop"
-echo "demo: this version validates and durably journals telemetry; rules, alerts and pages"
-echo "demo: are not built yet (see docs/architecture.md), so no pages appear"
+echo "demo: alerts appear as 'component=alerts event=fired' lines; escalation to pagers is"
+echo "demo: not built yet (see docs/architecture.md), so alerts are logged, not paged"
 
-"$build/tools/alertd" --data-dir "$data/alertd" --stats-interval 5 &
+"$build/tools/alertd" --data-dir "$data/alertd" --stats-interval 10 &
 node_pid=$!
 sim_pid=
 cleanup() {
@@ -31,6 +31,6 @@ for _ in $(seq 1 100); do
   (exec 3<>/dev/tcp/127.0.0.1/7600) 2>/dev/null && break
   sleep 0.1
 done
-"$build/tools/alert-sim" --patients 12 --deteriorating 2 &
+"$build/tools/alert-sim" --patients 12 --deteriorating 2 --deterioration-minutes 2 &
 sim_pid=$!
 wait "$sim_pid" || true

@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <future>
 #include <thread>
 #include <zmq.hpp>
 
@@ -235,4 +236,20 @@ TEST_CASE("crashes spread beyond the window restart without quarantine") {
     clock.advance(1001);  // the next crash falls outside the window
   }
   CHECK(n->stats().quarantined == 0);
+}
+
+TEST_CASE("a node stops promptly even while devices still hand readings to new patients") {
+  // Regression: patients activated by a device's last forward after shutdown began were
+  // never told to stop, and the node waited for them forever.
+  for (int round = 0; round < 5; ++round) {
+    test::temp_dir dir;
+    manual_clock clock{now_ms};
+    auto n = *node::start(options(dir), clock);
+    std::vector<reading_input> rs;
+    for (std::uint64_t i = 0; i < 200; ++i)
+      rs.push_back(in("dev-" + std::to_string(i), 1, "spo2", 95, "P-" + std::to_string(i)));
+    send(*n, rs);
+    auto stopped = std::async(std::launch::async, [&] { n->stop(); });
+    REQUIRE(stopped.wait_for(std::chrono::seconds{30}) == std::future_status::ready);
+  }
 }

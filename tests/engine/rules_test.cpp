@@ -411,3 +411,45 @@ TEST_CASE("rule and alert enums have stable names that parse back") {
   CHECK(to_string(alert_state::acknowledged) == "acknowledged");
   CHECK(to_string(alert_event_type::cleared) == "cleared");
 }
+
+TEST_CASE("with a clear delay an alert resolves only after its condition stayed absent that long") {
+  auto rl = spo2_low();
+  rl.clear_for_ms = 60'000;
+  rule_state st;
+  evaluate_reading(rl, st, ent, spo2(84, t0, 1), p1);
+  CHECK(evaluate_reading(rl, st, ent, spo2(95, t0 + 10'000, 2), p1).empty());  // clear, timer starts
+  CHECK(evaluate_reading(rl, st, ent, spo2(86, t0 + 20'000, 3), p1).empty());  // back: timer reset
+  CHECK(evaluate_reading(rl, st, ent, spo2(95, t0 + 30'000, 4), p1).empty());
+  CHECK(evaluate_reading(rl, st, ent, spo2(95, t0 + 89'999, 5), p1).empty());
+  auto ev = evaluate_reading(rl, st, ent, spo2(95, t0 + 90'000, 6), p1);
+  REQUIRE(types(ev) == std::vector{alert_event_type::resolved});
+  CHECK(ev[0].after.id == "d/oxi-1/spo2_low/1");  // one alert for the whole episode
+}
+
+TEST_CASE("a NEWS2 alert takes its band's priority and only ever raises it") {
+  rule rl;
+  rl.id = "news2";
+  rl.kind = rule_kind::news2;
+  rl.min_band = news2_band::medium;
+  rl.clear_for_ms = 60'000;
+  patient_state ps;
+  put(ps, metric::resp_rate, 22, t0);      // 2
+  put(ps, metric::spo2, 94, t0);           // 1
+  put(ps, metric::o2_supplement, 0, t0);   // 0
+  put(ps, metric::systolic_bp, 120, t0);   // 0
+  put(ps, metric::heart_rate, 95, t0);     // 1
+  put(ps, metric::consciousness, 0, t0);   // 0
+  put(ps, metric::temperature, 38.5, t0);  // 1 -> 5: medium
+  rule_state st;
+  auto ev = evaluate_patient(rl, st, *p1, ps, false, news2_policy{}, t0, reading_ref{"m", 1});
+  REQUIRE(types(ev) == std::vector{alert_event_type::fired});
+  CHECK(ev[0].after.priority == alert_priority::medium);
+  put(ps, metric::resp_rate, 25, t0 + 1000);  // 3 -> 6, still medium, but a 3... total 6
+  put(ps, metric::heart_rate, 115, t0 + 1000);  // 2 -> 7: high
+  ev = evaluate_patient(rl, st, *p1, ps, false, news2_policy{}, t0 + 1000, reading_ref{"m", 2});
+  REQUIRE(types(ev) == std::vector{alert_event_type::updated});
+  CHECK(ev[0].after.priority == alert_priority::high);
+  put(ps, metric::heart_rate, 95, t0 + 2000);  // back to 6: medium; priority stays high
+  evaluate_patient(rl, st, *p1, ps, false, news2_policy{}, t0 + 2000, reading_ref{"m", 3});
+  CHECK(st.open->priority == alert_priority::high);
+}
