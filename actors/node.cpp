@@ -6,6 +6,7 @@
 #include "cluster/ingest_server.hpp"
 #include "config/rules_file.hpp"
 #include "engine/log.hpp"
+#include "storage/entity_store.hpp"
 #include "storage/journal.hpp"
 
 namespace alert {
@@ -52,6 +53,7 @@ result<std::shared_ptr<const rule_set>> load_rules(const config::node_options& o
 
 struct node::impl {
   config::node_options opts;
+  const time_source* clock = nullptr;
   caf::actor_system_config caf_cfg;
   std::unique_ptr<caf::actor_system> sys;
   caf::actor host;
@@ -68,6 +70,7 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
   if (!rules) return rules.error();
   auto p = std::make_unique<impl>();
   p->opts = opts;
+  p->clock = &clock;
   storage::journal_options jo;
   jo.sync = opts.journal_sync;
   jo.max_pending_readings = opts.ingest_max_pending_readings;
@@ -93,6 +96,14 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
           {{"rule", rl.id}, {"idle_timeout_ms", std::to_string(hc.idle_timeout.count())}});
     }
   hc.rules = *rules;
+  auto stored = p->journal->get_snapshot("n/silences");
+  if (!stored) return stored.error();
+  if (*stored) {
+    auto decoded = storage::decode_silences(**stored);
+    if (!decoded) return decoded.error();
+    hc.silences = std::move(decoded->first);
+    hc.next_silence = decoded->second;
+  }
   hc.on_alert_events = std::move(hooks.on_alert_events);
   hc.tick_interval = std::chrono::milliseconds{opts.rules_tick_ms};
   hc.snapshot_every = opts.entity_snapshot_every;
@@ -187,6 +198,24 @@ status node::reload_rules() {
   caf::anon_send(impl_->host, actors::rules_atom::value, *rules);
   log(log_level::info, "node", "rules_reloaded", {{"rules", std::to_string((*rules)->rules.size())}});
   return {};
+}
+
+result<std::string> node::add_silence(silence s) {
+  if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
+  if (!s.patient && !s.device && !s.rule && !s.priority)
+    return status{errc::invalid_argument, "a silence needs a scope: patient, device, rule or priority"};
+  if (s.until <= impl_->clock->now()) return status{errc::invalid_argument, "a silence must end in the future"};
+  return ask<std::string>(*impl_->sys, impl_->host, actors::silence_atom::value, std::move(s));
+}
+
+result<bool> node::remove_silence(const std::string& id, const std::string& by) {
+  if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
+  return ask<bool>(*impl_->sys, impl_->host, actors::unsilence_atom::value, id, by);
+}
+
+result<std::vector<silence>> node::silences() const {
+  if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
+  return ask<std::vector<silence>>(*impl_->sys, impl_->host, actors::silences_atom::value);
 }
 
 result<std::vector<alert_event>> node::alert_history(const std::string& alert_id) const {

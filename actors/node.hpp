@@ -84,6 +84,13 @@ public:
   result<std::vector<alert_event>> resolve(const std::string& alert_id, const std::string& by);
   /// Reloads the rules file; on a bad file the old rules stay and the problems are returned.
   status reload_rules();
+  /// Adds a silence (its id is assigned and returned once it is durable). A silence needs
+  /// at least one scope field and an end in the future: errc::invalid_argument otherwise.
+  result<std::string> add_silence(silence s);
+  /// Lifts a silence; false when there is none with that id.
+  result<bool> remove_silence(const std::string& id, const std::string& by);
+  /// The silences in force (expired ones leave at the next tick).
+  result<std::vector<silence>> silences() const;
   /// The journaled transitions of one alert.
   result<std::vector<alert_event>> alert_history(const std::string& alert_id) const;
 

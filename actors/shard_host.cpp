@@ -102,8 +102,11 @@ std::vector<alert_event> act_on(rule_states& rules, const std::string& alert_id,
 
 // ---- device actor ---------------------------------------------------------------------
 
+using silence_list = std::shared_ptr<const std::vector<silence>>;
+
 struct device_actor_state {
   std::string key;
+  silence_list silences;
   std::uint64_t received = 0;        // messages taken from the host (for passivation)
   std::uint64_t since_snapshot = 0;  // readings since the last snapshot
   storage::device_snapshot snap;
@@ -112,11 +115,12 @@ struct device_actor_state {
 };
 
 behavior device_actor(stateful_actor<device_actor_state>* self, actor host, device_id id, const host_config* cfg,
-                      std::shared_ptr<const rule_set> rules) {
+                      std::shared_ptr<const rule_set> rules, silence_list silences) {
   self->set_exception_handler(to_exit_reason);
   auto& st = self->state;
   st.key = storage::device_key(id);
   st.rules = std::move(rules);
+  st.silences = std::move(silences);
   // Rebuild: snapshot + journal; readings after the snapshot go through the rules again, so
   // a transition lost in a crash is produced again (same alert id and version).
   std::vector<alert_event> replayed;
@@ -128,6 +132,8 @@ behavior device_actor(stateful_actor<device_actor_state>* self, actor host, devi
     return {};
   }
   st.snap = std::move(*loaded);
+  // Silences may have changed while the entity was passive: flags catch up (resurfacing).
+  apply_silences(st.snap.rules, *st.silences, cfg->clock->now(), replayed);
   publish(cfg, replayed);
   auto snapshot = [=](bool sync) {
     auto& state = self->state;
@@ -136,7 +142,8 @@ behavior device_actor(stateful_actor<device_actor_state>* self, actor host, devi
     state.since_snapshot = 0;
   };
   // Transitions are made durable with the state that produced them.
-  auto commit = [=](const std::vector<alert_event>& events) {
+  auto commit = [=](std::vector<alert_event>& events) {
+    apply_silences(self->state.snap.rules, *self->state.silences, cfg->clock->now(), events);
     if (events.empty()) return;
     publish(cfg, events);
     snapshot(true);
@@ -180,6 +187,11 @@ behavior device_actor(stateful_actor<device_actor_state>* self, actor host, devi
         return events;
       },
       [=](rules_atom, std::shared_ptr<const rule_set>& r) { self->state.rules = std::move(r); },
+      [=](silences_atom, silence_list& list) {
+        self->state.silences = std::move(list);
+        std::vector<alert_event> events;
+        commit(events);
+      },
       [=](state_atom) { return self->state.snap.state; },
       [=](alerts_atom) {
         std::vector<alert_record> open;
@@ -207,6 +219,7 @@ behavior device_actor(stateful_actor<device_actor_state>* self, actor host, devi
 
 struct patient_actor_state {
   std::string key;
+  silence_list silences;
   std::uint64_t received = 0;
   std::uint64_t since_snapshot = 0;
   storage::patient_snapshot snap;
@@ -215,11 +228,12 @@ struct patient_actor_state {
 };
 
 behavior patient_actor(stateful_actor<patient_actor_state>* self, actor host, patient_id id, const host_config* cfg,
-                       std::shared_ptr<const rule_set> rules) {
+                       std::shared_ptr<const rule_set> rules, silence_list silences) {
   self->set_exception_handler(to_exit_reason);
   auto& st = self->state;
   st.key = storage::patient_key(id);
   st.rules = std::move(rules);
+  st.silences = std::move(silences);
   std::vector<alert_event> replayed;
   auto loaded = storage::load_patient(*cfg->journal, id, [&](storage::patient_snapshot& snap, const storage::journal_entry& e) {
     evaluate_patient_rules(st.rules.get(), snap, id, e.r, replayed);
@@ -229,6 +243,8 @@ behavior patient_actor(stateful_actor<patient_actor_state>* self, actor host, pa
     return {};
   }
   st.snap = std::move(*loaded);
+  // Silences may have changed while the entity was passive: flags catch up (resurfacing).
+  apply_silences(st.snap.rules, *st.silences, cfg->clock->now(), replayed);
   publish(cfg, replayed);
   auto snapshot = [=](bool sync) {
     auto& state = self->state;
@@ -236,7 +252,8 @@ behavior patient_actor(stateful_actor<patient_actor_state>* self, actor host, pa
       log(log_level::warn, "entity", "snapshot_failed", {{"entity", state.key}, {"error", err.to_string()}});
     state.since_snapshot = 0;
   };
-  auto commit = [=](const std::vector<alert_event>& events) {
+  auto commit = [=](std::vector<alert_event>& events) {
+    apply_silences(self->state.snap.rules, *self->state.silences, cfg->clock->now(), events);
     if (events.empty()) return;
     publish(cfg, events);
     snapshot(true);
@@ -254,6 +271,10 @@ behavior patient_actor(stateful_actor<patient_actor_state>* self, actor host, pa
         commit(events);
         if (state.since_snapshot >= cfg->snapshot_every) snapshot(false);
       },
+      [=](tick_atom) {
+        std::vector<alert_event> events;  // silences expire
+        commit(events);
+      },
       [=](ack_atom, const std::string& alert_id, const std::string& by) {
         auto events = act_on(self->state.snap.rules, alert_id, true, by, cfg->clock->now());
         commit(events);
@@ -265,6 +286,11 @@ behavior patient_actor(stateful_actor<patient_actor_state>* self, actor host, pa
         return events;
       },
       [=](rules_atom, std::shared_ptr<const rule_set>& r) { self->state.rules = std::move(r); },
+      [=](silences_atom, silence_list& list) {
+        self->state.silences = std::move(list);
+        std::vector<alert_event> events;
+        commit(events);
+      },
       [=](state_atom) { return self->state.snap.state; },
       [=](alerts_atom) {
         std::vector<alert_record> open;
@@ -301,6 +327,8 @@ struct host_state {
   std::map<actor_addr, std::string> by_addr;
   std::unordered_map<std::string, std::deque<epoch_ms>> crashes;
   std::unordered_set<std::string> quarantined;
+  std::unordered_map<std::string, std::uint64_t> quarantines;  // per entity, for alert ids
+  silence_list silences;
   host_stats stats;
   bool stopping = false;
   static inline const char* name = "shard_host";
@@ -320,10 +348,10 @@ entry* activate(host_actor* self, const std::string& key, const Id& id) {
   if (it != st.live.end()) return &it->second;
   actor a;
   if constexpr (std::is_same_v<Id, device_id>) {
-    a = self->spawn(device_actor, actor_cast<actor>(self), id, &st.cfg, st.cfg.rules);
+    a = self->spawn(device_actor, actor_cast<actor>(self), id, &st.cfg, st.cfg.rules, st.silences);
     ++st.stats.active_devices;
   } else {
-    a = self->spawn(patient_actor, actor_cast<actor>(self), id, &st.cfg, st.cfg.rules);
+    a = self->spawn(patient_actor, actor_cast<actor>(self), id, &st.cfg, st.cfg.rules, st.silences);
     ++st.stats.active_patients;
   }
   self->monitor(a);
@@ -365,6 +393,23 @@ void on_crash(host_actor* self, const std::string& key, const error& reason) {
     if (auto s = st.cfg.journal->append_event(now, "quarantine", key, detail); !s)
       log(log_level::error, "supervisor", "event_write_failed", {{"error", s.to_string()}});
     if (st.cfg.on_quarantine) st.cfg.on_quarantine(key, detail);
+    // Operators must see it like any other technical problem: a technical alert, journaled
+    // and handed on like the entities' own. Its rule name is reserved ("quarantined").
+    alert_record a;
+    a.entity = key;
+    a.rule = "quarantined";
+    a.id = key + "/quarantined/" + std::to_string(++st.quarantines[key]);
+    if (key[0] == 'd') a.device = key.substr(2);
+    else a.patient = key.substr(2);
+    a.priority = alert_priority::high;
+    a.kind = alert_kind::technical;
+    a.latching = true;
+    a.state = alert_state::firing;
+    a.opened_at = a.fired_at = now;
+    a.count = 1;
+    a.summary = key + " quarantined after repeated crashes; its readings are journaled but not evaluated";
+    a.version = 1;
+    publish(&st.cfg, {alert_event{alert_event_type::fired, a, now, {}}});
     return;
   }
   ++st.stats.restarts;
@@ -402,8 +447,22 @@ caf::result<std::vector<alert_event>> route_command(host_actor* self, Atom atom,
   return rp;
 }
 
+// Persists the silences (synced: a silence an operator was told about must survive a
+// crash) and hands the new list to every live entity.
+bool store_silences(host_actor* self, std::vector<silence> list) {
+  auto& st = self->state;
+  if (auto s = st.cfg.journal->put_snapshot("n/silences", storage::encode_silences(list, st.cfg.next_silence), true); !s) {
+    log(log_level::error, "silences", "store_failed", {{"error", s.to_string()}});
+    return false;
+  }
+  st.silences = std::make_shared<const std::vector<silence>>(std::move(list));
+  for (auto& [key, e] : st.live) self->send(e.handle, silences_atom::value, st.silences);
+  return true;
+}
+
 behavior shard_host(host_actor* self, host_config cfg) {
   self->state.cfg = std::move(cfg);
+  self->state.silences = std::make_shared<const std::vector<silence>>(self->state.cfg.silences);
   // The no-data timer: a real-time period, the silence judged on the node clock.
   self->delayed_send(self, self->state.cfg.tick_interval, tick_atom::value);
   self->set_down_handler([=](down_msg& dm) {
@@ -472,8 +531,16 @@ behavior shard_host(host_actor* self, host_config cfg) {
         return rp;
       },
       [=](tick_atom) {
-        for (auto& [key, e] : self->state.live)
-          if (key[0] == 'd') self->send(e.handle, tick_atom::value);
+        auto& st = self->state;
+        // Expired silences leave the list; the entities' own tick resurfaces their alerts.
+        const epoch_ms now = st.cfg.clock->now();
+        if (std::any_of(st.silences->begin(), st.silences->end(), [&](const silence& s) { return s.until <= now; })) {
+          std::vector<silence> kept;
+          for (const auto& s : *st.silences)
+            if (s.until > now) kept.push_back(s);
+          store_silences(self, std::move(kept));
+        }
+        for (auto& [key, e] : st.live) self->send(e.handle, tick_atom::value);
         if (self->current_sender() == self->address() && !self->state.stopping)
           self->delayed_send(self, self->state.cfg.tick_interval, tick_atom::value);
       },
@@ -485,6 +552,27 @@ behavior shard_host(host_actor* self, host_config cfg) {
         self->state.cfg.rules = rules;
         for (auto& [key, e] : self->state.live) self->send(e.handle, rules_atom::value, rules);
       },
+      [=](silence_atom, silence& s) -> caf::result<std::string> {
+        auto& st = self->state;
+        s.id = "s-" + std::to_string(st.cfg.next_silence++);
+        auto list = *st.silences;
+        list.push_back(s);
+        if (!store_silences(self, std::move(list))) return make_error(sec::runtime_error, "silence not stored");
+        (void)st.cfg.journal->append_event(st.cfg.clock->now(), "silence_added", s.id,
+                                           "by " + s.by + " until " + std::to_string(s.until) + ": " + s.reason);
+        return s.id;
+      },
+      [=](unsilence_atom, const std::string& id, const std::string& by) -> caf::result<bool> {
+        auto& st = self->state;
+        std::vector<silence> kept;
+        for (const auto& s : *st.silences)
+          if (s.id != id) kept.push_back(s);
+        if (kept.size() == st.silences->size()) return false;
+        if (!store_silences(self, std::move(kept))) return make_error(sec::runtime_error, "silence not removed");
+        (void)st.cfg.journal->append_event(st.cfg.clock->now(), "silence_removed", id, "by " + by);
+        return true;
+      },
+      [=](silences_atom) { return *self->state.silences; },
       [=](stats_atom) { return self->state.stats; },
       [=](quarantined_atom) {
         std::vector<std::string> out(self->state.quarantined.begin(), self->state.quarantined.end());

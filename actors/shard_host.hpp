@@ -76,6 +76,9 @@ struct host_config {
   /// entity actor; must not block. A rebuild after a crash may repeat a transition: the
   /// pair (alert id, version) identifies it.
   std::function<void(const std::vector<alert_event>&)> on_alert_events;
+  /// Silences in force at start (the node keeps them in RocksDB), and the next silence number.
+  std::vector<silence> silences;
+  std::uint64_t next_silence = 1;
   /// Period of the host's timer that checks no-data rules against the node clock.
   std::chrono::milliseconds tick_interval{1000};
 };
@@ -93,6 +96,9 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(alert::patient_id)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<alert::alert_event>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<alert::alert_record>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<const alert::rule_set>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(alert::silence)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<alert::silence>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<const std::vector<alert::silence>>)
 
 namespace alert::actors {
 
@@ -106,6 +112,9 @@ using ack_atom = caf::atom_constant<caf::atom("ack")>;
 using resolve_atom = caf::atom_constant<caf::atom("resolve")>;
 using rules_atom = caf::atom_constant<caf::atom("rules")>;
 using alerts_atom = caf::atom_constant<caf::atom("alerts")>;
+using silence_atom = caf::atom_constant<caf::atom("silence")>;
+using unsilence_atom = caf::atom_constant<caf::atom("unsilence")>;
+using silences_atom = caf::atom_constant<caf::atom("silences")>;
 
 /// Spawns the host. Messages it takes:
 /// - reading_batch: route to device actors (activating them).
@@ -116,6 +125,8 @@ using alerts_atom = caf::atom_constant<caf::atom("alerts")>;
 /// - (ack_atom | resolve_atom, alert_id, by) -> std::vector<alert_event> (empty: no such
 ///   open alert); the transition is journaled before the reply.
 /// - (rules_atom, std::shared_ptr<const rule_set>): new rules for entities from now on.
+/// - (silence_atom, silence) -> std::string id; (unsilence_atom, id) -> bool;
+///   silences_atom -> std::vector<silence>. Silences are persisted before the reply.
 /// - shutdown_atom: every entity snapshots and stops, then the host stops.
 caf::actor spawn_shard_host(caf::actor_system& sys, host_config cfg);
 

@@ -37,15 +37,17 @@ const words top_level_words{"version", "staleness", "rules", "overrides"};
 const words override_words{"patient", "spo2_scale2", "rules"};
 
 const words& rule_words(std::optional<rule_kind> k) {
-  static const words threshold{"id", "kind", "metric", "below", "above", "clear", "for", "immediate",
+  static const words threshold{"id", "kind", "metric", "below", "above", "clear", "for", "clear_for", "immediate",
                                "priority", "alert", "latching", "description"};
-  static const words rate{"id", "kind", "metric", "falls_by", "rises_by", "within", "for",
+  static const words rate{"id", "kind", "metric", "falls_by", "rises_by", "within", "for", "clear_for",
                           "priority", "alert", "latching", "description"};
   static const words no_data{"id", "kind", "after", "priority", "alert", "latching", "description"};
-  static const words news2{"id", "kind", "min_band", "for", "priority", "alert", "latching", "description"};
-  static const words qsofa{"id", "kind", "for", "priority", "alert", "latching", "description"};
-  static const words any{"id", "kind", "metric", "below", "above", "clear", "for", "immediate", "falls_by",
-                         "rises_by", "within", "after", "min_band", "priority", "alert", "latching", "description"};
+  // No priority: a NEWS2 alert takes its band's (engine/rules.hpp).
+  static const words news2{"id", "kind", "min_band", "for", "clear_for", "alert", "latching", "description"};
+  static const words qsofa{"id", "kind", "for", "clear_for", "priority", "alert", "latching", "description"};
+  static const words any{"id", "kind", "metric", "below", "above", "clear", "for", "clear_for", "immediate",
+                         "falls_by", "rises_by", "within", "after", "min_band", "priority", "alert", "latching",
+                         "description"};
   if (!k) return any;
   switch (*k) {
     case rule_kind::threshold: return threshold;
@@ -210,10 +212,12 @@ std::string range_text(metric m) {
 std::optional<std::string> clear_problem(direction dir, double limit, double clear) {
   if (dir == direction::below && clear < limit)
     return "clear (" + number_text(clear) + ") must be at or above the limit (below " + number_text(limit) +
-           ") for a 'below' rule, so the alert can clear: it clears once the value is back at clear";
+           ") for a 'below' rule, so the alert can clear: a value from " + number_text(clear) + " to " +
+           number_text(limit) + " would both raise and clear it";
   if (dir == direction::above && clear > limit)
     return "clear (" + number_text(clear) + ") must be at or below the limit (above " + number_text(limit) +
-           ") for an 'above' rule, so the alert can clear: it clears once the value is back at clear";
+           ") for an 'above' rule, so the alert can clear: a value from " + number_text(limit) + " to " +
+           number_text(clear) + " would both raise and clear it";
   return std::nullopt;
 }
 
@@ -499,6 +503,11 @@ std::optional<rule> rules_parser::one_rule(const YAML::Node& n, std::size_t inde
   const auto& allowed = rule_words(kind);
   for (const auto& e : es) {
     if (contains(allowed, e.key)) continue;
+    if (kind == rule_kind::news2 && e.key == "priority") {
+      problem(e.key_node.Mark(), ctx + ": a news2 alert takes the priority of the band the score is in (low_medium: "
+                                       "low, medium: medium, high: high), raised as the score rises; remove priority");
+      continue;
+    }
     if (kind && contains(rule_words(std::nullopt), e.key)) {
       problem(e.key_node.Mark(), ctx + ": " + quoted(e.key) + " does not apply to a " +
                                      std::string{to_string(*kind)} + " rule, which takes " + join(allowed, " and "));
@@ -514,7 +523,7 @@ std::optional<rule> rules_parser::one_rule(const YAML::Node& n, std::size_t inde
                                    " takes " + join(allowed, " and "));
   }
 
-  if (auto* e = find(es, "priority"))
+  if (auto* e = find(es, "priority"); e && contains(allowed, "priority"))
     if (auto p = word<alert_priority>(*e, ctx, priority_words, &priority_from_string, "priority")) r.priority = *p;
   std::optional<alert_kind> kind_of_alert;
   if (auto* e = find(es, "alert"))
@@ -525,6 +534,8 @@ std::optional<rule> rules_parser::one_rule(const YAML::Node& n, std::size_t inde
     if (auto s = text(*e, ctx)) r.description = *s;
   if (auto* e = find(es, "for"); e && contains(allowed, "for"))
     if (auto d = duration(*e, ctx, true)) r.for_ms = *d;
+  if (auto* e = find(es, "clear_for"); e && contains(allowed, "clear_for"))
+    if (auto d = duration(*e, ctx, true)) r.clear_for_ms = *d;
 
   if (kind) {
     r.kind = *kind;
@@ -540,7 +551,13 @@ std::optional<rule> rules_parser::one_rule(const YAML::Node& n, std::size_t inde
         break;
       case rule_kind::news2:
         if (auto* e = find(es, "min_band")) {
-          if (auto b = word<news2_band>(*e, ctx, band_words, &news2_band_from_string, "NEWS2 band")) r.min_band = *b;
+          if (auto b = word<news2_band>(*e, ctx, band_words, &news2_band_from_string, "NEWS2 band")) {
+            r.min_band = *b;
+            // What the alert opens with; the engine raises it with the band.
+            r.priority = *b == news2_band::high     ? alert_priority::high
+                         : *b == news2_band::medium ? alert_priority::medium
+                                                    : alert_priority::low;
+          }
         } else {
           problem(n.Mark(), ctx + ": a news2 rule needs min_band: " + join(band_words));
         }

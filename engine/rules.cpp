@@ -20,8 +20,9 @@ constexpr std::array<std::string_view, 3> kind_names{"physiological", "technical
 constexpr std::array<std::string_view, 4> state_names{"pending", "firing", "acknowledged", "resolved"};
 constexpr std::array<std::string_view, 5> rule_kind_names{"threshold", "rate", "no_data", "news2", "qsofa"};
 constexpr std::array<std::string_view, 2> direction_names{"above", "below"};
-constexpr std::array<std::string_view, 9> event_names{"pending", "cancelled", "fired", "updated", "cleared",
-                                                      "acknowledged", "resolved", "inhibited", "uninhibited"};
+constexpr std::array<std::string_view, 11> event_names{"pending",  "cancelled",    "fired",     "updated",
+                                                       "cleared",  "acknowledged", "resolved",  "inhibited",
+                                                       "uninhibited", "silenced",  "unsilenced"};
 
 std::string fmt_value(double v) {
   char buf[32];
@@ -397,6 +398,32 @@ bool silences(const silence& s, const alert_record& a, epoch_ms now) noexcept {
 
 bool is_silenced(const std::vector<silence>& all, const alert_record& a, epoch_ms now) noexcept {
   return std::any_of(all.begin(), all.end(), [&](const silence& s) { return silences(s, a, now); });
+}
+
+}  // namespace alert
+
+namespace alert {
+
+void apply_silences(rule_states& states, const std::vector<silence>& all, epoch_ms now,
+                    std::vector<alert_event>& events) {
+  for (auto& [id, st] : states) {
+    if (!st.open) continue;
+    alert_record& a = *st.open;
+    const bool want = is_silenced(all, a, now);
+    // The newest transition of this alert in this pass, if any.
+    alert_event* latest = nullptr;
+    for (auto& e : events)
+      if (e.after.id == a.id) latest = &e;
+    if (latest) {
+      a.silenced = want;
+      latest->after.silenced = want;
+      continue;
+    }
+    if (a.silenced == want) continue;
+    a.silenced = want;
+    ++a.version;
+    events.push_back(alert_event{want ? alert_event_type::silenced : alert_event_type::unsilenced, a, now, {}});
+  }
 }
 
 }  // namespace alert

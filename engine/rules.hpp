@@ -115,6 +115,7 @@ struct alert_record {
   alert_state state = alert_state::pending;
   bool condition = true;   ///< the rule's condition holds now
   bool inhibited = false;  ///< the device is silent: no pages for its physiological alerts
+  bool silenced = false;   ///< a silence covers it: no pages until the silence expires
   epoch_ms opened_at = 0;  ///< event time the condition began
   epoch_ms fired_at = 0;
   epoch_ms acked_at = 0;
@@ -138,6 +139,8 @@ enum class alert_event_type : std::uint8_t {
   resolved,
   inhibited,     ///< device went silent
   uninhibited,   ///< device speaks again
+  silenced,      ///< a silence now covers the open alert
+  unsilenced,    ///< its silence expired or was lifted while it is still open: it resurfaces
 };
 std::string_view to_string(alert_event_type t) noexcept;
 
@@ -210,5 +213,12 @@ bool silences(const silence& s, const alert_record& a, epoch_ms now) noexcept;
 
 /// Whether any silence in `all` covers `a` at `now`.
 bool is_silenced(const std::vector<silence>& all, const alert_record& a, epoch_ms now) noexcept;
+
+/// Brings the `silenced` flag of every open alert in `states` in line with `all` at `now`.
+/// An alert that just had a transition in `events` gets the flag on that transition (a
+/// new alert is born silenced, no extra event); any other alert whose flag changes gets a
+/// `silenced` or `unsilenced` event appended to `events`.
+void apply_silences(rule_states& states, const std::vector<silence>& all, epoch_ms now,
+                    std::vector<alert_event>& events);
 
 }  // namespace alert

@@ -1,5 +1,7 @@
 #include "storage/alert_codec.hpp"
 
+#include "storage/entity_store.hpp"
+
 namespace alert::storage {
 
 void put_alert(std::string& out, const alert_record& a) {
@@ -8,7 +10,7 @@ void put_alert(std::string& out, const alert_record& a) {
   out += static_cast<char>(a.priority);
   out += static_cast<char>(a.kind);
   out += static_cast<char>(a.state);
-  out += static_cast<char>((a.latching ? 1 : 0) | (a.condition ? 2 : 0) | (a.inhibited ? 4 : 0));
+  out += static_cast<char>((a.latching ? 1 : 0) | (a.condition ? 2 : 0) | (a.inhibited ? 4 : 0) | (a.silenced ? 8 : 0));
   for (auto t : {a.opened_at, a.fired_at, a.acked_at, a.resolved_at}) bytes::put_u64_le(out, static_cast<std::uint64_t>(t));
   bytes::put_u64_le(out, a.count);
   for (auto v : {a.first_value, a.last_value, a.worst_value}) bytes::put_f64(out, v);
@@ -30,6 +32,7 @@ bool get_alert(bytes::reader& in, alert_record& a) {
   a.latching = flags & 1;
   a.condition = flags & 2;
   a.inhibited = flags & 4;
+  a.silenced = flags & 8;
   for (auto* t : {&a.opened_at, &a.fired_at, &a.acked_at, &a.resolved_at}) *t = static_cast<epoch_ms>(in.u64());
   a.count = in.u64();
   for (auto* v : {&a.first_value, &a.last_value, &a.worst_value}) *v = in.f64();
@@ -108,7 +111,7 @@ result<alert_event> decode_alert_event(std::string_view data) {
   auto bad = [] { return status{errc::corruption, "alert event does not parse"}; };
   if (in.u8() != 1) return bad();
   auto type = in.u8();
-  if (type > static_cast<std::uint8_t>(alert_event_type::uninhibited)) return bad();
+  if (type > static_cast<std::uint8_t>(alert_event_type::unsilenced)) return bad();
   alert_event e{static_cast<alert_event_type>(type), {}, static_cast<epoch_ms>(in.u64()), {}};
   if (!get_alert(in, e.after)) return bad();
   auto n = in.u64();
@@ -120,6 +123,55 @@ result<alert_event> decode_alert_event(std::string_view data) {
   }
   if (in.failed() || !in.at_end()) return bad();
   return e;
+}
+
+}  // namespace alert::storage
+
+namespace alert::storage {
+
+std::string encode_silences(const std::vector<silence>& all, std::uint64_t next_id) {
+  std::string out;
+  out += static_cast<char>(1);
+  bytes::put_u64_le(out, next_id);
+  bytes::put_u64_le(out, all.size());
+  for (const auto& s : all) {
+    bytes::put_str(out, s.id);
+    for (const auto* f : {&s.patient, &s.device, &s.rule}) {
+      out += static_cast<char>(*f ? 1 : 0);
+      bytes::put_str(out, f->value_or(""));
+    }
+    out += static_cast<char>(s.priority ? 1 + static_cast<int>(*s.priority) : 0);
+    bytes::put_u64_le(out, static_cast<std::uint64_t>(s.until));
+    bytes::put_str(out, s.reason);
+    bytes::put_str(out, s.by);
+  }
+  return out;
+}
+
+result<std::pair<std::vector<silence>, std::uint64_t>> decode_silences(std::string_view data) {
+  bytes::reader in{data};
+  if (in.u8() != 1) return status{errc::corruption, "silences do not parse"};
+  std::uint64_t next_id = in.u64();
+  std::vector<silence> all;
+  auto n = in.u64();
+  for (std::uint64_t i = 0; i < n && !in.failed(); ++i) {
+    silence s;
+    s.id = in.str();
+    for (auto* f : {&s.patient, &s.device, &s.rule}) {
+      bool has = in.u8() != 0;
+      auto v = in.str();
+      if (has) *f = std::move(v);
+    }
+    auto p = in.u8();
+    if (p > 3) return status{errc::corruption, "silence priority does not parse"};
+    if (p) s.priority = static_cast<alert_priority>(p - 1);
+    s.until = static_cast<epoch_ms>(in.u64());
+    s.reason = in.str();
+    s.by = in.str();
+    all.push_back(std::move(s));
+  }
+  if (in.failed() || !in.at_end()) return status{errc::corruption, "silences do not parse"};
+  return std::make_pair(std::move(all), next_id);
 }
 
 }  // namespace alert::storage

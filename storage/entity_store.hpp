@@ -45,6 +45,10 @@ result<patient_snapshot> decode_patient(std::string_view bytes);
 /// an activating actor re-evaluates its rules.
 using device_replay = std::function<void(device_snapshot&, const journal_entry&)>;
 
+/// The node's silences with the next silence number (snapshot key "n/silences").
+std::string encode_silences(const std::vector<silence>& all, std::uint64_t next_id);
+result<std::pair<std::vector<silence>, std::uint64_t>> decode_silences(std::string_view bytes);
+
 /// A device's current state: its snapshot, then its late readings, then every reading
 /// after the snapshot. Reads RocksDB; call off the hot path (activation).
 result<device_snapshot> load_device(const journal& j, const device_id& d, const device_replay& on_replay = {});

@@ -37,7 +37,6 @@ rules:
   - id: news2_high
     kind: news2
     min_band: high
-    priority: high
 )";
 
 struct fixture {
@@ -66,6 +65,7 @@ struct fixture {
       seen.insert(seen.end(), evs.begin(), evs.end());
     };
     auto r = node::start(opts, clock, hooks);
+    INFO(r.error().to_string());
     REQUIRE(r.has_value());
     n = std::move(*r);
   }
@@ -256,4 +256,48 @@ TEST_CASE("a node refuses to start with a bad rules file and says where") {
   REQUIRE_FALSE(n.has_value());
   CHECK(n.code() == errc::config_error);
   CHECK(n.error().message().find("bad.yaml:6") != std::string::npos);
+}
+
+TEST_CASE("a silence keeps its patient's alert quiet, never another's, and it resurfaces at expiry") {
+  fixture f;
+  silence s;
+  s.patient = "P-1";
+  s.rule = "battery_low";
+  s.until = t0 + 60'000;
+  s.by = "nurse.kim";
+  s.reason = "battery swap in progress";
+  auto id = f.n->add_silence(s);
+  REQUIRE(id.has_value());
+  CHECK(*id == "s-1");
+  silence unscoped;
+  unscoped.until = t0 + 60'000;
+  CHECK(f.n->add_silence(unscoped).code() == errc::invalid_argument);
+  f.send({rd("oxi-1", 1, "battery", 10, t0, "P-1"), rd("oxi-2", 1, "battery", 10, t0, "P-2")});
+  REQUIRE(f.eventually([&] { return f.count_seen() == 2; }));
+  {
+    std::lock_guard<std::mutex> lock{f.m};
+    for (const auto& e : f.seen) {
+      CHECK(e.type == alert_event_type::fired);
+      CHECK(e.after.silenced == (e.after.patient == "P-1"));  // born silenced; P-2's is not
+    }
+  }
+  // The silence survives a restart.
+  f.n->stop();
+  f.n.reset();
+  f.start();
+  REQUIRE(f.n->silences()->size() == 1);
+  // It expires: the still-open alert resurfaces.
+  f.send({rd("oxi-1", 2, "battery", 9, t0 + 1000, "P-1")});  // activates the device again
+  REQUIRE(f.eventually([&] { return f.count_seen() >= 3; }));  // its update (worse value)
+  f.clock.set(t0 + 60'000);
+  f.n->tick();
+  REQUIRE(f.eventually([&] {
+    std::lock_guard<std::mutex> lock{f.m};
+    return std::any_of(f.seen.begin(), f.seen.end(), [](const alert_event& e) {
+      return e.type == alert_event_type::unsilenced && e.after.id == "d/oxi-1/battery_low/1";
+    });
+  }));
+  REQUIRE(f.eventually([&] { return f.n->silences()->empty(); }));
+  // Lifting an unknown silence says so.
+  CHECK_FALSE(*f.n->remove_silence("s-9", "x"));
 }

@@ -4,7 +4,9 @@
 #include "actors/node.hpp"
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <fstream>
+#include <mutex>
 #include <future>
 #include <thread>
 #include <zmq.hpp>
@@ -176,7 +178,13 @@ TEST_CASE("a throwing rule restarts the device from its state and repeated throw
   o.supervision_max_restarts = 2;
   o.supervision_window_ms = 60'000;
   std::atomic<int> quarantines{0};
+  std::mutex alerts_mutex;
+  std::vector<alert_event> alerts;
   node_hooks hooks;
+  hooks.on_alert_events = [&](const std::vector<alert_event>& evs) {
+    std::lock_guard<std::mutex> lock{alerts_mutex};
+    alerts.insert(alerts.end(), evs.begin(), evs.end());
+  };
   hooks.on_device_reading = [](const device_state&, const reading& r) {
     if (r.what == metric::heart_rate && r.value == 66) throw std::runtime_error("rule exploded on 66");
   };
@@ -200,6 +208,16 @@ TEST_CASE("a throwing rule restarts the device from its state and repeated throw
     REQUIRE(eventually([&] { return n->stats().quarantined == 1; }));
     CHECK(quarantines == 1);
     CHECK(n->quarantined() == std::vector<std::string>{"d/oxi-1"});
+    {
+      std::lock_guard<std::mutex> lock{alerts_mutex};
+      auto it = std::find_if(alerts.begin(), alerts.end(),
+                             [](const alert_event& e) { return e.after.id == "d/oxi-1/quarantined/1"; });
+      REQUIRE(it != alerts.end());
+      CHECK(it->type == alert_event_type::fired);
+      CHECK(it->after.kind == alert_kind::technical);
+      CHECK(it->after.device == "oxi-1");
+    }
+    CHECK(n->alert_history("d/oxi-1/quarantined/1")->size() == 1);
     // The node goes on: others are served, the quarantined device's readings are journaled.
     send(*n, {in("bp-1", 1, "systolic_bp", 121, "P-1"), in("oxi-1", 6, "spo2", 97)});
     REQUIRE(eventually([&] {

@@ -453,3 +453,46 @@ TEST_CASE("a NEWS2 alert takes its band's priority and only ever raises it") {
   evaluate_patient(rl, st, *p1, ps, false, news2_policy{}, t0 + 2000, reading_ref{"m", 3});
   CHECK(st.open->priority == alert_priority::high);
 }
+
+TEST_CASE("a new alert under a silence is born silenced and resurfaces when the silence expires") {
+  auto rl = spo2_low();
+  rule_states states;
+  silence s;
+  s.id = "s-1";
+  s.patient = "P-1";
+  s.until = t0 + 60'000;
+  std::vector<silence> all{s};
+  auto ev = evaluate_reading(rl, states["spo2_low"], ent, spo2(84, t0, 1), p1);
+  apply_silences(states, all, t0, ev);
+  REQUIRE(types(ev) == std::vector{alert_event_type::fired});  // no extra event
+  CHECK(ev[0].after.silenced);
+  CHECK(states["spo2_low"].open->silenced);
+  std::vector<alert_event> later;
+  apply_silences(states, all, t0 + 30'000, later);
+  CHECK(later.empty());
+  apply_silences(states, all, t0 + 60'000, later);
+  REQUIRE(types(later) == std::vector{alert_event_type::unsilenced});
+  CHECK_FALSE(later[0].after.silenced);
+  CHECK(later[0].after.version == 2);
+}
+
+TEST_CASE("a silence added later silences an open alert with an event and never another alert") {
+  auto rl = spo2_low();
+  rule hr;
+  hr.id = "hr_high";
+  hr.what = metric::heart_rate;
+  hr.dir = direction::above;
+  hr.threshold = 130;
+  rule_states states;
+  evaluate_reading(rl, states["spo2_low"], ent, spo2(84, t0, 1), p1);
+  evaluate_reading(hr, states["hr_high"], ent,
+                   reading{*device_id::make("oxi-1"), std::nullopt, metric::heart_rate, 150, t0, 2}, p1);
+  silence s;
+  s.rule = "spo2_low";
+  s.until = t0 + 60'000;
+  std::vector<alert_event> ev;
+  apply_silences(states, {s}, t0 + 1, ev);
+  REQUIRE(types(ev) == std::vector{alert_event_type::silenced});
+  CHECK(ev[0].after.rule == "spo2_low");
+  CHECK_FALSE(states["hr_high"].open->silenced);
+}
