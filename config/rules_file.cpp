@@ -311,14 +311,13 @@ std::vector<entry> rules_parser::entries(const YAML::Node& map, const std::strin
 }
 
 void rules_parser::check_duplicates(const std::vector<entry>& es, const std::string& ctx) {
-  for (std::size_t i = 0; i < es.size(); ++i)
-    for (std::size_t j = 0; j < i; ++j)
-      if (es[i].key == es[j].key) {
-        problem(es[i].key_node.Mark(),
-                in(ctx, quoted(es[i].key) + " appears twice (first at line " +
-                            std::to_string(es[j].key_node.Mark().line + 1) + "): keep one"));
-        break;
-      }
+  std::map<std::string_view, const entry*> first;
+  for (const auto& e : es) {
+    auto [it, fresh] = first.try_emplace(e.key, &e);
+    if (!fresh)
+      problem(e.key_node.Mark(), in(ctx, quoted(e.key) + " appears twice (first at line " +
+                                             std::to_string(it->second->key_node.Mark().line + 1) + "): keep one"));
+  }
 }
 
 void rules_parser::check_keys(const std::vector<entry>& es, const words& allowed, const std::string& ctx,

@@ -69,7 +69,8 @@ struct rule {
   epoch_ms ttl_ms = 0;
 
   // news2: fires at min_band or above; the alert's priority follows the band (low_medium:
-  // low, medium: medium, high: high) and only ever rises while the alert is open.
+  // low, medium: medium, high: high) and only ever rises while the alert is open: the
+  // rule's `priority` is not used.
   news2_band min_band = news2_band::low_medium;
 };
 
