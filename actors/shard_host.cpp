@@ -100,17 +100,92 @@ std::vector<alert_event> act_on(rule_states& rules, const std::string& alert_id,
   return {};
 }
 
-// ---- device actor ---------------------------------------------------------------------
+// ---- what device and patient actors share ---------------------------------------------
 
 using silence_list = std::shared_ptr<const std::vector<silence>>;
 
-struct device_actor_state {
+template <class Snapshot>
+struct entity_state {
   std::string key;
   silence_list silences;
   std::uint64_t received = 0;        // messages taken from the host (for passivation)
   std::uint64_t since_snapshot = 0;  // readings since the last snapshot
-  storage::device_snapshot snap;
+  Snapshot snap;
   std::shared_ptr<const rule_set> rules;
+};
+
+std::string encode_snapshot(const storage::device_snapshot& s) { return storage::encode_device(s); }
+std::string encode_snapshot(const storage::patient_snapshot& s) { return storage::encode_patient(s); }
+
+template <class State>
+void snapshot(stateful_actor<State>* self, const host_config* cfg, bool sync) {
+  auto& st = self->state;
+  if (auto err = cfg->journal->put_snapshot(st.key, encode_snapshot(st.snap), sync); !err)
+    log(log_level::warn, "entity", "snapshot_failed", {{"entity", st.key}, {"error", err.to_string()}});
+  st.since_snapshot = 0;
+}
+
+// Brings silences up to date, then makes the transitions durable with the state that
+// produced them.
+template <class State>
+void commit(stateful_actor<State>* self, const host_config* cfg, std::vector<alert_event>& events) {
+  apply_silences(self->state.snap.rules, *self->state.silences, cfg->clock->now(), events);
+  if (events.empty()) return;
+  publish(cfg, events);
+  snapshot(self, cfg, true);
+}
+
+// Counts readings towards the next (unsynced) snapshot.
+template <class State>
+void took_readings(stateful_actor<State>* self, const host_config* cfg, std::size_t n) {
+  self->state.since_snapshot += n;
+  if (self->state.since_snapshot >= cfg->snapshot_every) snapshot(self, cfg, false);
+}
+
+// The handlers every entity has: acknowledge, resolve, new rules and silences, open alerts,
+// stop, and passivation when idle.
+template <class State>
+behavior common_handlers(stateful_actor<State>* self, actor host, const host_config* cfg) {
+  auto act = [=](const std::string& alert_id, bool ack, const std::string& by) {
+    auto events = act_on(self->state.snap.rules, alert_id, ack, by, cfg->clock->now());
+    commit(self, cfg, events);
+    return events;
+  };
+  return {
+      [=](ack_atom, const std::string& alert_id, const std::string& by) { return act(alert_id, true, by); },
+      [=](resolve_atom, const std::string& alert_id, const std::string& by) { return act(alert_id, false, by); },
+      [=](rules_atom, std::shared_ptr<const rule_set>& r) { self->state.rules = std::move(r); },
+      [=](silences_atom, silence_list& list) {
+        self->state.silences = std::move(list);
+        std::vector<alert_event> events;
+        commit(self, cfg, events);
+      },
+      [=](state_atom) { return self->state.snap.state; },
+      [=](alerts_atom) {
+        std::vector<alert_record> open;
+        for (const auto& [rid, rs] : self->state.snap.rules)
+          if (rs.open) open.push_back(*rs.open);
+        return open;
+      },
+      [=](shutdown_atom) {
+        if (self->state.since_snapshot > 0) snapshot(self, cfg, true);
+        self->quit();
+      },
+      after(cfg->idle_timeout) >>
+          [=] {
+            self->request(host, infinite, passivate_atom::value, self->state.key, self->state.received)
+                .then([=](bool granted) {
+                  if (!granted) return;
+                  if (self->state.since_snapshot > 0) snapshot(self, cfg, false);
+                  self->quit();
+                });
+          },
+  };
+}
+
+// ---- device actor ---------------------------------------------------------------------
+
+struct device_actor_state : entity_state<storage::device_snapshot> {
   static inline const char* name = "device";
 };
 
@@ -133,22 +208,8 @@ behavior device_actor(stateful_actor<device_actor_state>* self, actor host, devi
   }
   st.snap = std::move(*loaded);
   // Silences may have changed while the entity was passive: flags catch up (resurfacing).
-  apply_silences(st.snap.rules, *st.silences, cfg->clock->now(), replayed);
-  publish(cfg, replayed);
-  auto snapshot = [=](bool sync) {
-    auto& state = self->state;
-    if (auto err = cfg->journal->put_snapshot(state.key, storage::encode_device(state.snap), sync); !err)
-      log(log_level::warn, "entity", "snapshot_failed", {{"entity", state.key}, {"error", err.to_string()}});
-    state.since_snapshot = 0;
-  };
-  // Transitions are made durable with the state that produced them.
-  auto commit = [=](std::vector<alert_event>& events) {
-    apply_silences(self->state.snap.rules, *self->state.silences, cfg->clock->now(), events);
-    if (events.empty()) return;
-    publish(cfg, events);
-    snapshot(true);
-  };
-  return {
+  commit(self, cfg, replayed);
+  message_handler own{
       [=](device_readings& batch) {
         auto& state = self->state;
         ++state.received;
@@ -166,64 +227,22 @@ behavior device_actor(stateful_actor<device_actor_state>* self, actor host, devi
         check_silence(state.rules.get(), state.snap, state.key, state.key.substr(2), cfg->clock->now(), events);
         for (auto& [p, rs] : to_patients)
           self->send(host, patient_readings{*patient_id::make(p), std::move(rs)});
-        state.since_snapshot += batch.readings.size();
-        commit(events);
-        if (state.since_snapshot >= cfg->snapshot_every) snapshot(false);
+        commit(self, cfg, events);
+        took_readings(self, cfg, batch.readings.size());
       },
       [=](tick_atom) {
         std::vector<alert_event> events;
         auto& state = self->state;
         check_silence(state.rules.get(), state.snap, state.key, state.key.substr(2), cfg->clock->now(), events);
-        commit(events);
+        commit(self, cfg, events);
       },
-      [=](ack_atom, const std::string& alert_id, const std::string& by) {
-        auto events = act_on(self->state.snap.rules, alert_id, true, by, cfg->clock->now());
-        commit(events);
-        return events;
-      },
-      [=](resolve_atom, const std::string& alert_id, const std::string& by) {
-        auto events = act_on(self->state.snap.rules, alert_id, false, by, cfg->clock->now());
-        commit(events);
-        return events;
-      },
-      [=](rules_atom, std::shared_ptr<const rule_set>& r) { self->state.rules = std::move(r); },
-      [=](silences_atom, silence_list& list) {
-        self->state.silences = std::move(list);
-        std::vector<alert_event> events;
-        commit(events);
-      },
-      [=](state_atom) { return self->state.snap.state; },
-      [=](alerts_atom) {
-        std::vector<alert_record> open;
-        for (const auto& [rid, rs] : self->state.snap.rules)
-          if (rs.open) open.push_back(*rs.open);
-        return open;
-      },
-      [=](shutdown_atom) {
-        if (self->state.since_snapshot > 0) snapshot(true);
-        self->quit();
-      },
-      after(cfg->idle_timeout) >>
-          [=] {
-            self->request(host, infinite, passivate_atom::value, self->state.key, self->state.received)
-                .then([=](bool granted) {
-                  if (!granted) return;
-                  if (self->state.since_snapshot > 0) snapshot(false);
-                  self->quit();
-                });
-          },
   };
+  return own.or_else(common_handlers(self, host, cfg));
 }
 
 // ---- patient actor --------------------------------------------------------------------
 
-struct patient_actor_state {
-  std::string key;
-  silence_list silences;
-  std::uint64_t received = 0;
-  std::uint64_t since_snapshot = 0;
-  storage::patient_snapshot snap;
-  std::shared_ptr<const rule_set> rules;
+struct patient_actor_state : entity_state<storage::patient_snapshot> {
   static inline const char* name = "patient";
 };
 
@@ -243,22 +262,8 @@ behavior patient_actor(stateful_actor<patient_actor_state>* self, actor host, pa
     return {};
   }
   st.snap = std::move(*loaded);
-  // Silences may have changed while the entity was passive: flags catch up (resurfacing).
-  apply_silences(st.snap.rules, *st.silences, cfg->clock->now(), replayed);
-  publish(cfg, replayed);
-  auto snapshot = [=](bool sync) {
-    auto& state = self->state;
-    if (auto err = cfg->journal->put_snapshot(state.key, storage::encode_patient(state.snap), sync); !err)
-      log(log_level::warn, "entity", "snapshot_failed", {{"entity", state.key}, {"error", err.to_string()}});
-    state.since_snapshot = 0;
-  };
-  auto commit = [=](std::vector<alert_event>& events) {
-    apply_silences(self->state.snap.rules, *self->state.silences, cfg->clock->now(), events);
-    if (events.empty()) return;
-    publish(cfg, events);
-    snapshot(true);
-  };
-  return {
+  commit(self, cfg, replayed);
+  message_handler own{
       [=](patient_readings& batch) {
         auto& state = self->state;
         ++state.received;
@@ -267,51 +272,15 @@ behavior patient_actor(stateful_actor<patient_actor_state>* self, actor host, pa
           fold_patient_reading(state.snap.state, batch.patient, state.snap.cursors[r.device.str()], r);
           evaluate_patient_rules(state.rules.get(), state.snap, batch.patient, r, events);
         }
-        state.since_snapshot += batch.readings.size();
-        commit(events);
-        if (state.since_snapshot >= cfg->snapshot_every) snapshot(false);
+        commit(self, cfg, events);
+        took_readings(self, cfg, batch.readings.size());
       },
       [=](tick_atom) {
         std::vector<alert_event> events;  // silences expire
-        commit(events);
+        commit(self, cfg, events);
       },
-      [=](ack_atom, const std::string& alert_id, const std::string& by) {
-        auto events = act_on(self->state.snap.rules, alert_id, true, by, cfg->clock->now());
-        commit(events);
-        return events;
-      },
-      [=](resolve_atom, const std::string& alert_id, const std::string& by) {
-        auto events = act_on(self->state.snap.rules, alert_id, false, by, cfg->clock->now());
-        commit(events);
-        return events;
-      },
-      [=](rules_atom, std::shared_ptr<const rule_set>& r) { self->state.rules = std::move(r); },
-      [=](silences_atom, silence_list& list) {
-        self->state.silences = std::move(list);
-        std::vector<alert_event> events;
-        commit(events);
-      },
-      [=](state_atom) { return self->state.snap.state; },
-      [=](alerts_atom) {
-        std::vector<alert_record> open;
-        for (const auto& [rid, rs] : self->state.snap.rules)
-          if (rs.open) open.push_back(*rs.open);
-        return open;
-      },
-      [=](shutdown_atom) {
-        if (self->state.since_snapshot > 0) snapshot(true);
-        self->quit();
-      },
-      after(cfg->idle_timeout) >>
-          [=] {
-            self->request(host, infinite, passivate_atom::value, self->state.key, self->state.received)
-                .then([=](bool granted) {
-                  if (!granted) return;
-                  if (self->state.since_snapshot > 0) snapshot(false);
-                  self->quit();
-                });
-          },
   };
+  return own.or_else(common_handlers(self, host, cfg));
 }
 
 // ---- host -----------------------------------------------------------------------------
