@@ -81,6 +81,9 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
     log(log_level::warn, "node", "journal_sync_off",
         {{"msg", "acknowledged readings can be lost on power failure; never run like this in production"}});
   p->caf_cfg.set("scheduler.max-threads", static_cast<std::size_t>(opts.scheduler_threads));
+  // Work stealing polls busily when idle; on a 2-core node that takes CPU from the I/O and
+  // journal threads. A shared queue sleeps instead.
+  p->caf_cfg.set("scheduler.policy", caf::atom("sharing"));
   p->caf_cfg.set("logger.verbosity", caf::atom("quiet"));
   p->sys = std::make_unique<caf::actor_system>(p->caf_cfg);
   actors::host_config hc;

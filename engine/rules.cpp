@@ -232,6 +232,8 @@ std::vector<alert_event> evaluate_reading(const rule& rl, rule_state& st, const 
     const bool clears = below ? v >= clear_at : v <= clear_at;
     const bool condition_on = st.open && st.open->condition;
     o.holding = condition_on ? !clears : meets;
+    // The common case on the hot path: nothing open, nothing wrong. No strings built.
+    if (!o.holding && !st.open) return {};
     o.fire_now = rl.immediate && (below ? v < *rl.immediate : v > *rl.immediate);
     o.value = v;
     o.worse_dir = rl.dir;
@@ -250,6 +252,7 @@ std::vector<alert_event> evaluate_reading(const rule& rl, rule_state& st, const 
     from = rl.dir == direction::below ? std::max(from, v) : std::min(from, v);
   const double change = rl.dir == direction::below ? from - r.value : r.value - from;
   o.holding = change > rl.change;
+  if (!o.holding && !st.open) return {};
   o.fire_now = false;
   o.value = change;
   o.worse_dir = direction::above;  // a bigger change is worse

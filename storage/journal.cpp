@@ -232,9 +232,10 @@ void journal::run_writer() {
         queue_.pop_front();
       }
     }
-    commit(group);
+    // Counted before commit(): the completions may move the readings away.
     std::size_t done_readings = 0;
     for (auto& req : group) done_readings += req.readings.size();
+    commit(group);
     {
       std::lock_guard<std::mutex> lock{mutex_};
       queued_readings_ -= done_readings;

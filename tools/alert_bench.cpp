@@ -97,7 +97,11 @@ run_result run(const settings& s, const std::string& dir) {
           if (!reply) continue;
           auto* ack = std::get_if<wire::ingest_ack>(&*reply);
           if (!ack) {
-            ++errors;
+            if (errors++ == 0) {
+              const auto& err = std::get<wire::ingest_error>(*reply);
+              std::fprintf(stderr, "alert-bench: first error reply: %s: %s\n", std::string{to_string(err.code)}.c_str(),
+                           err.message.c_str());
+            }
             outstanding.erase(outstanding.begin());
             continue;
           }

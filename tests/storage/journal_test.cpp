@@ -238,3 +238,25 @@ TEST_CASE("a data directory that cannot be created is an io error naming it") {
   CHECK(j.code() == errc::io_error);
   CHECK(j.error().message().find("file/sub") != std::string::npos);
 }
+
+TEST_CASE("readings that completions move away still leave the pending count") {
+  // Regression: the pending count was taken after the completions had moved the readings
+  // out, so it only grew and every append was refused as overloaded after that many.
+  test::temp_dir dir;
+  journal_options opts;
+  opts.max_pending_readings = 10;
+  auto j = *journal::open(dir.str(), opts);
+  for (std::uint64_t i = 0; i < 50; ++i) {
+    std::promise<void> done;
+    auto f = done.get_future();
+    std::vector<reading> taken;
+    REQUIRE(j->append({make("oxi-1", 2 * i), make("oxi-1", 2 * i + 1)}, 1,
+                      [&](append_result&&, std::vector<reading>&& rs) {
+                        taken = std::move(rs);
+                        done.set_value();
+                      }).is_ok());
+    REQUIRE(f.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+    CHECK(taken.size() == 2);
+  }
+  CHECK(eventually([&] { return j->stats().pending == 0; }));
+}
