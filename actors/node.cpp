@@ -90,14 +90,6 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
   hc.journal = p->journal.get();
   hc.clock = &clock;
   hc.idle_timeout = std::chrono::milliseconds{opts.entity_idle_timeout_ms};
-  // A device must stay active past its longest no-data limit, or nobody would notice it fell
-  // silent (a passive actor gets no ticks).
-  for (const auto& rl : (*rules)->rules)
-    if (rl.kind == rule_kind::no_data && std::chrono::milliseconds{rl.ttl_ms} >= hc.idle_timeout) {
-      hc.idle_timeout = std::chrono::milliseconds{rl.ttl_ms} + std::chrono::minutes{1};
-      log(log_level::warn, "node", "idle_timeout_raised",
-          {{"rule", rl.id}, {"idle_timeout_ms", std::to_string(hc.idle_timeout.count())}});
-    }
   hc.rules = *rules;
   auto stored = p->journal->get_snapshot("n/silences");
   if (!stored) return stored.error();

@@ -66,7 +66,7 @@ void check_silence(const rule_set* rules, storage::device_snapshot& snap, const 
                    const std::string& device, epoch_ms now, std::vector<alert_event>& out) {
   if (!rules) return;
   for (const auto& rl : rules->rules) {
-    if (rl.kind != rule_kind::no_data) continue;
+    if (rl.kind != rule_kind::no_data || !watches(rl, snap.state.kind())) continue;
     auto events = evaluate_silence(rl, snap.rules[rl.id], key, device, snap.state.patient, snap.state.last_seen, now);
     for (const auto& e : events) {
       bool inhibit = e.type == alert_event_type::fired;
@@ -145,7 +145,8 @@ void took_readings(stateful_actor<State>* self, const host_config* cfg, std::siz
 // The handlers every entity has: acknowledge, resolve, new rules and silences, open alerts,
 // stop, and passivation when idle.
 template <class State>
-behavior common_handlers(stateful_actor<State>* self, actor host, const host_config* cfg) {
+behavior common_handlers(stateful_actor<State>* self, actor host, const host_config* cfg,
+                         std::chrono::milliseconds idle_timeout) {
   auto act = [=](const std::string& alert_id, bool ack, const std::string& by) {
     auto events = act_on(self->state.snap.rules, alert_id, ack, by, cfg->clock->now());
     commit(self, cfg, events);
@@ -171,7 +172,7 @@ behavior common_handlers(stateful_actor<State>* self, actor host, const host_con
         if (self->state.since_snapshot > 0) snapshot(self, cfg, true);
         self->quit();
       },
-      after(cfg->idle_timeout) >>
+      after(idle_timeout) >>
           [=] {
             self->request(host, infinite, passivate_atom::value, self->state.key, self->state.received)
                 .then([=](bool granted) {
@@ -184,6 +185,18 @@ behavior common_handlers(stateful_actor<State>* self, actor host, const host_con
 }
 
 // ---- device actor ---------------------------------------------------------------------
+
+// A device must stay active past the longest no-data limit that watches it, or nobody
+// would notice it fell silent (a passive actor gets no ticks). Its kind is known once it
+// has reported; before that every no-data rule counts.
+std::chrono::milliseconds device_idle_timeout(const rule_set* rules, const device_state& s, const host_config* cfg) {
+  auto idle = cfg->idle_timeout;
+  if (!rules) return idle;
+  for (const auto& rl : rules->rules)
+    if (rl.kind == rule_kind::no_data && (s.kind() == device_kind::unknown || watches(rl, s.kind())))
+      idle = std::max(idle, std::chrono::milliseconds{rl.ttl_ms} + std::chrono::minutes{1});
+  return idle;
+}
 
 struct device_actor_state : entity_state<storage::device_snapshot> {
   static inline const char* name = "device";
@@ -237,7 +250,7 @@ behavior device_actor(stateful_actor<device_actor_state>* self, actor host, devi
         commit(self, cfg, events);
       },
   };
-  return own.or_else(common_handlers(self, host, cfg));
+  return own.or_else(common_handlers(self, host, cfg, device_idle_timeout(st.rules.get(), st.snap.state, cfg)));
 }
 
 // ---- patient actor --------------------------------------------------------------------
@@ -280,7 +293,7 @@ behavior patient_actor(stateful_actor<patient_actor_state>* self, actor host, pa
         commit(self, cfg, events);
       },
   };
-  return own.or_else(common_handlers(self, host, cfg));
+  return own.or_else(common_handlers(self, host, cfg, cfg->idle_timeout));
 }
 
 // ---- host -----------------------------------------------------------------------------

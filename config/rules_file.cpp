@@ -41,7 +41,7 @@ const words& rule_words(std::optional<rule_kind> k) {
                                "priority", "alert", "latching", "description"};
   static const words rate{"id", "kind", "metric", "falls_by", "rises_by", "within", "for", "clear_for",
                           "priority", "alert", "latching", "description"};
-  static const words no_data{"id", "kind", "after", "priority", "alert", "latching", "description"};
+  static const words no_data{"id", "kind", "after", "devices", "priority", "alert", "latching", "description"};
   // No priority: a NEWS2 alert takes its band's (engine/rules.hpp).
   static const words news2{"id", "kind", "min_band", "for", "clear_for", "alert", "latching", "description"};
   static const words qsofa{"id", "kind", "for", "clear_for", "priority", "alert", "latching", "description"};
@@ -283,6 +283,7 @@ private:
   void rules(const entry& e);
   std::optional<rule> one_rule(const YAML::Node& n, std::size_t index);
   void threshold_fields(rule& r, const std::vector<entry>& es, const YAML::Node& n, const std::string& ctx);
+  void device_kinds(rule& r, const entry& e, const std::string& ctx);
   void rate_fields(rule& r, const std::vector<entry>& es, const YAML::Node& n, const std::string& ctx);
   void overrides(const entry& e);
   std::optional<patient_override> one_override(const YAML::Node& n, std::size_t index);
@@ -547,6 +548,7 @@ std::optional<rule> rules_parser::one_rule(const YAML::Node& n, std::size_t inde
         } else {
           problem(n.Mark(), ctx + ": a no_data rule needs after: the silence that raises it, e.g. after: 2m");
         }
+        if (auto* e = find(es, "devices")) device_kinds(r, *e, ctx);
         break;
       case rule_kind::news2:
         if (auto* e = find(es, "min_band")) {
@@ -573,6 +575,23 @@ std::optional<rule> rules_parser::one_rule(const YAML::Node& n, std::size_t inde
   if (problems_.size() != problems_before) return std::nullopt;
   if (registered) registered->parsed = r;
   return r;
+}
+
+void rules_parser::device_kinds(rule& r, const entry& e, const std::string& ctx) {
+  static const words kinds{"oximeter", "bp_cuff", "monitor", "oxygen", "unknown"};
+  if (!e.value.IsSequence() || e.value.size() == 0) {
+    problem(value_mark(e), ctx + ": devices must be a list of device kinds: " + join(kinds));
+    return;
+  }
+  for (const auto& item : e.value) {
+    auto k = item.IsScalar() ? device_kind_from_string(item.Scalar()) : std::nullopt;
+    if (!k) {
+      problem(item.Mark(), ctx + ": " + (item.IsScalar() ? quoted(item.Scalar()) : std::string{"this"}) +
+                               " is not a device kind; devices takes " + join(kinds));
+      continue;
+    }
+    r.device_kinds.push_back(*k);
+  }
 }
 
 void rules_parser::threshold_fields(rule& r, const std::vector<entry>& es, const YAML::Node& n,

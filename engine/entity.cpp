@@ -41,6 +41,13 @@ const metric_sample* device_state::last(metric m) const noexcept {
   return it != samples.end() && it->what == m ? &*it : nullptr;
 }
 
+std::optional<device_kind> device_kind_from_string(std::string_view s) noexcept {
+  for (auto k : {device_kind::unknown, device_kind::oximeter, device_kind::bp_cuff, device_kind::monitor,
+                 device_kind::oxygen})
+    if (to_string(k) == s) return k;
+  return std::nullopt;
+}
+
 std::optional<double> device_state::battery() const {
   const auto* b = last(metric::battery);
   if (!b) return std::nullopt;

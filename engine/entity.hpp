@@ -32,6 +32,8 @@ enum class device_kind : std::uint8_t { unknown, oximeter, bp_cuff, monitor, oxy
 
 /// "unknown", "oximeter", "bp_cuff", "monitor", "oxygen".
 std::string_view to_string(device_kind k) noexcept;
+/// The kind named `s`, or nothing.
+std::optional<device_kind> device_kind_from_string(std::string_view s) noexcept;
 
 /// State of one device.
 struct device_state {

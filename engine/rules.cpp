@@ -263,6 +263,10 @@ std::vector<alert_event> evaluate_reading(const rule& rl, rule_state& st, const 
   return step(rl, st, entity, o);
 }
 
+bool watches(const rule& rl, device_kind k) noexcept {
+  return rl.device_kinds.empty() || std::find(rl.device_kinds.begin(), rl.device_kinds.end(), k) != rl.device_kinds.end();
+}
+
 std::vector<alert_event> evaluate_silence(const rule& rl, rule_state& st, const std::string& entity,
                                           const std::string& device, const std::optional<patient_id>& patient,
                                           epoch_ms last_seen, epoch_ms now) {

@@ -67,6 +67,9 @@ struct rule {
 
   // no_data
   epoch_ms ttl_ms = 0;
+  /// no_data: the device kinds it watches (empty: every device). A cuff that measures every
+  /// 30 minutes needs a longer limit than an oximeter that reports every second.
+  std::vector<device_kind> device_kinds;
 
   // news2: fires at min_band or above; the alert's priority follows the band (low_medium:
   // low, medium: medium, high: high) and only ever rises while the alert is open: the
@@ -172,6 +175,9 @@ using rule_states = std::map<std::string, rule_state>;
 /// run on event time and a late reading cannot rewrite what was decided.
 std::vector<alert_event> evaluate_reading(const rule& rl, rule_state& st, const std::string& entity,
                                           const reading& r, const std::optional<patient_id>& patient);
+
+/// Whether a no-data rule watches devices of kind `k`.
+bool watches(const rule& rl, device_kind k) noexcept;
 
 /// Evaluates a no-data rule at node time `now` for a device last seen at `last_seen` (node
 /// time). Fires when silent longer than ttl; resolves when it has spoken since.

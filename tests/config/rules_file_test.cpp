@@ -113,6 +113,7 @@ TEST_CASE("the default rules are the ones docs/rules.md lists, with their kinds 
       {"signal_quality_low", rule_kind::threshold, alert_priority::low, alert_kind::technical},
       {"o2_cylinder_low", rule_kind::threshold, alert_priority::medium, alert_kind::technical},
       {"device_silent", rule_kind::no_data, alert_priority::medium, alert_kind::technical},
+      {"cuff_silent", rule_kind::no_data, alert_priority::low, alert_kind::technical},
       {"news2", rule_kind::news2, alert_priority::low, alert_kind::physiological},
       {"qsofa_high_risk", rule_kind::qsofa, alert_priority::medium, alert_kind::physiological},
   };
@@ -162,6 +163,10 @@ TEST_CASE("the default limits follow the NEWS2 chart's 3-point boundaries") {
   CHECK(falling->change == 30);
   CHECK(falling->window_ms == 10 * 60'000);
   CHECK(rs.find("device_silent")->ttl_ms == 2 * 60'000);
+  CHECK(rs.find("device_silent")->device_kinds ==
+        std::vector<device_kind>{device_kind::oximeter, device_kind::monitor, device_kind::oxygen});
+  CHECK(rs.find("cuff_silent")->ttl_ms == 2 * 3'600'000);
+  CHECK(rs.find("cuff_silent")->device_kinds == std::vector<device_kind>{device_kind::bp_cuff});
   // One NEWS2 alert from the low-medium band up, its priority following the band; a minute
   // of persistence against noise on chart boundaries, five minutes clear against flapping.
   const rule* news2 = rs.find("news2");
@@ -859,4 +864,21 @@ TEST_CASE("problems are printed as FILE:LINE:COL: message lines") {
   CHECK(format_problems("r.yaml", load.problems) ==
         "r.yaml:7:12: rule 'a': clear (87) must be at or above the limit (below 88) for a 'below' rule, so the alert "
         "can clear: a value from 87 to 88 would both raise and clear it\n");
+}
+
+TEST_CASE("a no_data rule may name the device kinds it watches, and only real kinds") {
+  const auto r = only_rule("  - {id: s, kind: no_data, after: 5m, devices: [bp_cuff, oxygen]}\n");
+  CHECK(r.device_kinds == std::vector<device_kind>{device_kind::bp_cuff, device_kind::oxygen});
+  CHECK(watches(r, device_kind::bp_cuff));
+  CHECK_FALSE(watches(r, device_kind::oximeter));
+  auto bad = parse_rules("version: 1\nrules:\n  - id: s\n    kind: no_data\n    after: 5m\n    devices: [pump]\n");
+  REQUIRE_FALSE(bad.rules.has_value());
+  REQUIRE(bad.problems.size() == 1);
+  CHECK(bad.problems[0].line == 6);
+  CHECK(bad.problems[0].message.find("'pump' is not a device kind") != std::string::npos);
+  auto not_list = parse_rules("version: 1\nrules:\n  - id: s\n    kind: no_data\n    after: 5m\n    devices: oximeter\n");
+  CHECK_FALSE(not_list.rules.has_value());
+  auto on_threshold = parse_rules(
+      "version: 1\nrules:\n  - id: s\n    kind: threshold\n    metric: spo2\n    below: 88\n    devices: [oximeter]\n");
+  CHECK_FALSE(on_threshold.rules.has_value());
 }
