@@ -110,6 +110,7 @@ std::vector<alert_event> step(const rule& rl, rule_state& st, const std::string&
     ++a.count;
     a.last_value = o.value;
     if (worse(o.worse_dir, o.value, a.worst_value)) a.worst_value = o.value;
+    if (o.priority && *o.priority > a.priority) a.priority = *o.priority;  // a score rising while pending
     if (o.fire_now || o.at - a.opened_at >= rl.for_ms) {
       a.state = alert_state::firing;
       a.fired_at = o.at;

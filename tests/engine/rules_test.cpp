@@ -496,3 +496,29 @@ TEST_CASE("a silence added later silences an open alert with an event and never 
   CHECK(ev[0].after.rule == "spo2_low");
   CHECK_FALSE(states["hr_high"].open->silenced);
 }
+
+TEST_CASE("a NEWS2 alert that rises while its delay runs fires with the band it has reached") {
+  // Regression: seen in the demo as "NEWS2 15 (high)" fired with medium priority.
+  rule rl;
+  rl.id = "news2";
+  rl.kind = rule_kind::news2;
+  rl.min_band = news2_band::medium;
+  rl.for_ms = 60'000;
+  patient_state ps;
+  put(ps, metric::resp_rate, 22, t0);      // 2
+  put(ps, metric::spo2, 94, t0);           // 1
+  put(ps, metric::o2_supplement, 0, t0);   // 0
+  put(ps, metric::systolic_bp, 120, t0);   // 0
+  put(ps, metric::heart_rate, 95, t0);     // 1
+  put(ps, metric::consciousness, 0, t0);   // 0
+  put(ps, metric::temperature, 38.5, t0);  // 1 -> 5: medium
+  rule_state st;
+  auto ev = evaluate_patient(rl, st, *p1, ps, false, news2_policy{}, t0, reading_ref{"m", 1});
+  REQUIRE(types(ev) == std::vector{alert_event_type::pending});
+  CHECK(ev[0].after.priority == alert_priority::medium);
+  put(ps, metric::systolic_bp, 85, t0 + 60'000);  // 3 -> 8: high
+  ev = evaluate_patient(rl, st, *p1, ps, false, news2_policy{}, t0 + 60'000, reading_ref{"m", 2});
+  REQUIRE(types(ev) == std::vector{alert_event_type::fired});
+  CHECK(ev[0].after.priority == alert_priority::high);
+  CHECK(ev[0].after.summary == "NEWS2 8 (high)");
+}
