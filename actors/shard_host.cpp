@@ -112,6 +112,9 @@ struct entity_state {
   std::uint64_t since_snapshot = 0;  // readings since the last snapshot
   Snapshot snap;
   std::shared_ptr<const rule_set> rules;
+  epoch_ms last_active = 0;            // node time of the last reading or command
+  std::chrono::milliseconds idle{0};   // passivate after this long without either
+  bool asking = false;                 // a passivation request is out
 };
 
 std::string encode_snapshot(const storage::device_snapshot& s) { return storage::encode_device(s); }
@@ -142,12 +145,35 @@ void took_readings(stateful_actor<State>* self, const host_config* cfg, std::siz
   if (self->state.since_snapshot >= cfg->snapshot_every) snapshot(self, cfg, false);
 }
 
-// The handlers every entity has: acknowledge, resolve, new rules and silences, open alerts,
-// stop, and passivation when idle.
+// A reading or a command arrived: the entity is in use.
 template <class State>
-behavior common_handlers(stateful_actor<State>* self, actor host, const host_config* cfg,
-                         std::chrono::milliseconds idle_timeout) {
+void touch(stateful_actor<State>* self, const host_config* cfg) {
+  ++self->state.received;
+  self->state.last_active = cfg->clock->now();
+}
+
+// Called on every tick. Passivation is decided on node time since the last reading or
+// command: CAF's `after` timeout would be reset by the ticks themselves. The snapshot is
+// written before asking, so a successor activated right after the grant loads the latest
+// state; the host grants only when the entity has taken every message it sent.
+template <class State>
+void maybe_passivate(stateful_actor<State>* self, actor host, const host_config* cfg) {
+  auto& st = self->state;
+  if (st.asking || cfg->clock->now() - st.last_active < st.idle.count()) return;
+  if (st.since_snapshot > 0) snapshot(self, cfg, false);
+  st.asking = true;
+  self->request(host, infinite, passivate_atom::value, st.key, st.received).then([=](bool granted) {
+    self->state.asking = false;
+    if (granted) self->quit();
+  });
+}
+
+// The handlers every entity has: acknowledge, resolve, new rules and silences, open alerts
+// and stop.
+template <class State>
+behavior common_handlers(stateful_actor<State>* self, const host_config* cfg) {
   auto act = [=](const std::string& alert_id, bool ack, const std::string& by) {
+    touch(self, cfg);
     auto events = act_on(self->state.snap.rules, alert_id, ack, by, cfg->clock->now());
     commit(self, cfg, events);
     return events;
@@ -172,15 +198,6 @@ behavior common_handlers(stateful_actor<State>* self, actor host, const host_con
         if (self->state.since_snapshot > 0) snapshot(self, cfg, true);
         self->quit();
       },
-      after(idle_timeout) >>
-          [=] {
-            self->request(host, infinite, passivate_atom::value, self->state.key, self->state.received)
-                .then([=](bool granted) {
-                  if (!granted) return;
-                  if (self->state.since_snapshot > 0) snapshot(self, cfg, false);
-                  self->quit();
-                });
-          },
   };
 }
 
@@ -212,20 +229,26 @@ behavior device_actor(stateful_actor<device_actor_state>* self, actor host, devi
   // Rebuild: snapshot + journal; readings after the snapshot go through the rules again, so
   // a transition lost in a crash is produced again (same alert id and version).
   std::vector<alert_event> replayed;
+  // Readings replayed here may never have reached their patient (the device died with them
+  // in its mailbox): they go on again. Patients fold idempotently and their rules ignore
+  // readings older than ones already evaluated, so a repeat changes nothing.
+  std::map<std::string, std::vector<reading>> replayed_for;
   auto loaded = storage::load_device(*cfg->journal, id, [&](storage::device_snapshot& snap, const storage::journal_entry& e) {
     evaluate_device(st.rules.get(), snap, st.key, e.r, replayed);
+    if (const auto& p = e.r.patient ? e.r.patient : snap.state.patient) replayed_for[p->str()].push_back(e.r);
   });
   if (!loaded) {
     self->quit(make_error(sec::runtime_error, "loading " + st.key + ": " + loaded.error().to_string()));
     return {};
   }
   st.snap = std::move(*loaded);
+  for (auto& [p, rs] : replayed_for) self->send(host, patient_readings{*patient_id::make(p), std::move(rs)});
   // Silences may have changed while the entity was passive: flags catch up (resurfacing).
   commit(self, cfg, replayed);
   message_handler own{
       [=](device_readings& batch) {
         auto& state = self->state;
-        ++state.received;
+        touch(self, cfg);
         std::map<std::string, std::vector<reading>> to_patients;
         std::vector<alert_event> events;
         for (auto& r : batch.readings) {
@@ -248,9 +271,12 @@ behavior device_actor(stateful_actor<device_actor_state>* self, actor host, devi
         auto& state = self->state;
         check_silence(state.rules.get(), state.snap, state.key, state.key.substr(2), cfg->clock->now(), events);
         commit(self, cfg, events);
+        maybe_passivate(self, host, cfg);
       },
   };
-  return own.or_else(common_handlers(self, host, cfg, device_idle_timeout(st.rules.get(), st.snap.state, cfg)));
+  st.idle = device_idle_timeout(st.rules.get(), st.snap.state, cfg);
+  st.last_active = cfg->clock->now();
+  return own.or_else(common_handlers(self, cfg));
 }
 
 // ---- patient actor --------------------------------------------------------------------
@@ -279,7 +305,7 @@ behavior patient_actor(stateful_actor<patient_actor_state>* self, actor host, pa
   message_handler own{
       [=](patient_readings& batch) {
         auto& state = self->state;
-        ++state.received;
+        touch(self, cfg);
         std::vector<alert_event> events;
         for (const auto& r : batch.readings) {
           fold_patient_reading(state.snap.state, batch.patient, state.snap.cursors[r.device.str()], r);
@@ -291,9 +317,12 @@ behavior patient_actor(stateful_actor<patient_actor_state>* self, actor host, pa
       [=](tick_atom) {
         std::vector<alert_event> events;  // silences expire
         commit(self, cfg, events);
+        maybe_passivate(self, host, cfg);
       },
   };
-  return own.or_else(common_handlers(self, host, cfg, cfg->idle_timeout));
+  st.idle = cfg->idle_timeout;
+  st.last_active = cfg->clock->now();
+  return own.or_else(common_handlers(self, cfg));
 }
 
 // ---- host -----------------------------------------------------------------------------
@@ -380,7 +409,9 @@ void on_crash(host_actor* self, const std::string& key, const error& reason) {
     alert_record a;
     a.entity = key;
     a.rule = "quarantined";
-    a.id = key + "/quarantined/" + std::to_string(++st.quarantines[key]);
+    // Numbered by node time, not by a counter that a restart would reset: a later quarantine
+    // of the same entity must never reuse an id and overwrite the earlier one's history.
+    a.id = key + "/quarantined/" + std::to_string(now) + "-" + std::to_string(++st.quarantines[key]);
     if (key[0] == 'd') a.device = key.substr(2);
     else a.patient = key.substr(2);
     a.priority = alert_priority::high;

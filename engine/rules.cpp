@@ -231,7 +231,8 @@ std::vector<alert_event> evaluate_reading(const rule& rl, rule_state& st, const 
     const bool meets = below ? v < rl.threshold : v > rl.threshold;
     const double clear_at = rl.clear.value_or(rl.threshold);
     const bool clears = below ? v >= clear_at : v <= clear_at;
-    const bool condition_on = st.open && st.open->condition;
+    // Hysteresis holds a condition that has fired; during the delay the limit itself applies.
+    const bool condition_on = st.open && st.open->state != alert_state::pending && st.open->condition;
     o.holding = condition_on ? !clears : meets;
     // The common case on the hot path: nothing open, nothing wrong. No strings built.
     if (!o.holding && !st.open) return {};

@@ -119,7 +119,11 @@ TEST_CASE("idle entities passivate and come back with their state intact") {
   o.entity_idle_timeout_ms = 30;
   auto n = *node::start(o, clock);
   send(*n, {in("oxi-1", 1, "spo2", 93, "P-1"), in("oxi-1", 2, "battery", 55)});
+  REQUIRE(eventually([&] { return n->stats().active_patients == 1; }));
+  // Idle time is node time since the last reading or command, judged at each tick.
+  clock.advance(1000);
   REQUIRE(eventually([&] {
+    n->tick();
     auto s = n->stats();
     return s.passivations >= 2 && s.active_devices == 0 && s.active_patients == 0;
   }));
@@ -211,13 +215,13 @@ TEST_CASE("a throwing rule restarts the device from its state and repeated throw
     {
       std::lock_guard<std::mutex> lock{alerts_mutex};
       auto it = std::find_if(alerts.begin(), alerts.end(),
-                             [](const alert_event& e) { return e.after.id == "d/oxi-1/quarantined/1"; });
+                             [](const alert_event& e) { return e.after.rule == "quarantined"; });
       REQUIRE(it != alerts.end());
       CHECK(it->type == alert_event_type::fired);
       CHECK(it->after.kind == alert_kind::technical);
       CHECK(it->after.device == "oxi-1");
     }
-    CHECK(n->alert_history("d/oxi-1/quarantined/1")->size() == 1);
+    CHECK(n->alert_history("d/oxi-1/quarantined/" + std::to_string(now_ms) + "-1")->size() == 1);
     // The node goes on: others are served, the quarantined device's readings are journaled.
     send(*n, {in("bp-1", 1, "systolic_bp", 121, "P-1"), in("oxi-1", 6, "spo2", 97)});
     REQUIRE(eventually([&] {
@@ -270,4 +274,51 @@ TEST_CASE("a node stops promptly even while devices still hand readings to new p
     auto stopped = std::async(std::launch::async, [&] { n->stop(); });
     REQUIRE(stopped.wait_for(std::chrono::seconds{30}) == std::future_status::ready);
   }
+}
+
+TEST_CASE("frequent ticks do not keep idle entities alive, nor does an acknowledgement") {
+  // Regressions: CAF's `after` idle timeout was reset by every tick, so nothing ever
+  // passivated in production; and commands were counted as sent but not as taken, so an
+  // entity that had been acknowledged could never passivate.
+  test::temp_dir dir;
+  manual_clock clock{now_ms};
+  auto o = options(dir);
+  o.entity_idle_timeout_ms = 60'000;
+  o.rules_tick_ms = 10;  // the host's own timer ticks every 10 ms (real time)
+  std::ofstream{o.rules_file, std::ios::trunc}
+      << "version: 1\nrules:\n  - id: battery_low\n    kind: threshold\n    metric: battery\n    below: 20\n";
+  auto n = *node::start(o, clock);
+  send(*n, {in("oxi-1", 1, "battery", 10), in("oxi-2", 1, "battery", 50)});
+  REQUIRE(eventually([&] { return n->stats().active_devices == 2; }));
+  auto acked = n->acknowledge("d/oxi-1/battery_low/1", "tech");
+  REQUIRE(acked.has_value());
+  REQUIRE(acked->size() == 1);
+  CHECK(n->stats().passivations == 0);  // not idle yet: ticks alone do not passivate early
+  clock.advance(60'000);
+  REQUIRE(eventually([&] { return n->stats().active_devices == 0; }));
+  CHECK(n->stats().passivations == 2);
+}
+
+TEST_CASE("readings a crashed device never passed on reach its patient after the restart") {
+  // Regression: a device that died mid-batch took the rest of the batch with it; rebuilt
+  // from the journal it knew them, but its live patient never saw them.
+  test::temp_dir dir;
+  manual_clock clock{now_ms};
+  node_hooks hooks;
+  hooks.on_device_reading = [](const device_state&, const reading& r) {
+    if (r.what == metric::heart_rate && r.value == 66) throw std::runtime_error("boom");
+  };
+  auto n = *node::start(options(dir), clock, hooks);
+  send(*n, {in("oxi-1", 1, "spo2", 93, "P-1")});
+  REQUIRE(eventually([&] {
+    auto p = n->patient(p1);
+    return p && vital_of(*p, metric::spo2) == 93.0;
+  }));
+  send(*n, {in("oxi-1", 2, "heart_rate", 66), in("oxi-1", 3, "spo2", 80)});  // dies on the first
+  REQUIRE(eventually([&] { return n->stats().restarts == 1; }));
+  send(*n, {in("oxi-1", 4, "battery", 50)});  // activates the device again
+  REQUIRE(eventually([&] {
+    auto p = n->patient(p1);
+    return p && vital_of(*p, metric::spo2) == 80.0;
+  }));
 }

@@ -216,12 +216,16 @@ TEST_CASE("deteriorating simulated patients trip SpO2, respiratory rate, BP and 
   wo.silences_per_hour = 0;
   wo.low_battery_fraction = 0;
   auto outcome = run_ward(defaults(), wo, 10 * 60'000);
-  // SpO2 -14, RR +12, SBP -45 over ten minutes: every patient ends below 88%, above 24/min
-  // (from 12-18) and falls by 45 mm[Hg]; the NEWS2 alert reaches the high band.
-  for (const char* id : {"spo2_low", "rr_high", "sbp_falling", "news2"}) {
+  // SpO2 -14, RR +12, SBP -45 over ten minutes: every patient ends below 88% and falls by
+  // 45 mm[Hg]; the NEWS2 alert reaches the high band.
+  for (const char* id : {"spo2_low", "sbp_falling", "news2"}) {
     INFO(id);
     CHECK(outcome.fired[id].size() >= 10);
   }
+  // RR ends at 24-30 (from 12-18) with noise; rr_high needs a full minute above 24 with no
+  // dip (the limit, not the clear value, applies during the delay), so patients who end
+  // near 24 rightly stay quiet.
+  CHECK(outcome.fired["rr_high"].size() >= 5);
   CHECK(outcome.top["news2"] == alert_priority::high);
 }
 

@@ -522,3 +522,13 @@ TEST_CASE("a NEWS2 alert that rises while its delay runs fires with the band it 
   CHECK(ev[0].after.priority == alert_priority::high);
   CHECK(ev[0].after.summary == "NEWS2 8 (high)");
 }
+
+TEST_CASE("during the delay the limit applies, not the clear value") {
+  // Regression: hysteresis held a pending condition, so 89 (above the 88 limit, below the
+  // 90 clear value) fired "spo2 89 % below 88 %".
+  auto rl = spo2_low(15'000);
+  rule_state st;
+  evaluate_reading(rl, st, ent, spo2(87, t0, 1), p1);
+  auto ev = evaluate_reading(rl, st, ent, spo2(89, t0 + 20'000, 2), p1);
+  REQUIRE(types(ev) == std::vector{alert_event_type::cancelled});
+}
