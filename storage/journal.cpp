@@ -287,7 +287,8 @@ void journal::commit(std::vector<request>& group) {
         late[0] = late_tag;
         s = batch.Put(journal_cf_, slice(late), rocksdb::Slice{});
       }
-      max_seq = std::max(max_seq, r.seq + 1);  // stored +1 so that 0 means "unknown"
+      // Stored +1 so that 0 means "unknown"; the largest seq saturates instead of wrapping.
+      max_seq = std::max(max_seq, r.seq == UINT64_MAX ? UINT64_MAX : r.seq + 1);
       if (s.ok() && r.patient) {
         std::string pair;
         pair += binding_tag;
@@ -385,7 +386,8 @@ std::uint64_t journal::max_seq_of(const std::string& prefix) {
   if (!it->Valid()) return 0;
   auto k = it->key();
   if (k.size() != prefix.size() + 8 || !k.starts_with(prefix)) return 0;
-  return get_u64_be(k.data() + prefix.size()) + 1;
+  auto seq = get_u64_be(k.data() + prefix.size());
+  return seq == UINT64_MAX ? UINT64_MAX : seq + 1;
 }
 
 result<std::vector<journal_entry>> journal::late_readings(const device_id& device, std::uint64_t up_to) const {

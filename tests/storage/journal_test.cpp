@@ -260,3 +260,13 @@ TEST_CASE("readings that completions move away still leave the pending count") {
   }
   CHECK(eventually([&] { return j->stats().pending == 0; }));
 }
+
+TEST_CASE("the largest seq does not wrap the late-reading bookkeeping") {
+  test::temp_dir dir;
+  auto j = *journal::open(dir.str());
+  append_sync(*j, {make("oxi-1", UINT64_MAX)});
+  append_sync(*j, {make("oxi-1", 5)});
+  auto late = *j->late_readings(*device_id::make("oxi-1"), UINT64_MAX);
+  REQUIRE(late.size() == 1);
+  CHECK(late[0].r.seq == 5);
+}
