@@ -2,6 +2,8 @@
 
 #include <msgpack.hpp>
 
+#include "cluster/msgpack_util.hpp"
+
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -26,19 +28,7 @@ constexpr std::uint64_t int64_max = static_cast<std::uint64_t>(std::numeric_limi
 
 // ---- encoding helpers -------------------------------------------------------------------
 
-using packer = msgpack::packer<msgpack::sbuffer>;
-
-std::uint32_t wire_size(std::size_t n) {
-  if (n > std::numeric_limits<std::uint32_t>::max())
-    throw std::length_error("MessagePack container or string over 2^32-1 elements");
-  return static_cast<std::uint32_t>(n);
-}
-
-void pack_str(packer& pk, std::string_view s) {
-  const auto n = wire_size(s.size());
-  pk.pack_str(n);
-  pk.pack_str_body(s.data(), n);
-}
+using namespace detail;
 
 void pack_batch(packer& pk, const batch_id& batch) {
   if (const auto* s = std::get_if<std::string>(&batch))
@@ -51,45 +41,7 @@ void pack_batch(packer& pk, const batch_id& batch) {
     pk.pack_nil();
 }
 
-// msgpack-cxx 4.x's pack_double writes a double that holds an integer (97.0, -0.0) as a
-// MessagePack integer; the protocol promises float64 for `value`, so it is written by hand.
-void pack_float64(msgpack::sbuffer& buf, double d) {
-  std::uint64_t bits = 0;
-  static_assert(sizeof bits == sizeof d);
-  std::memcpy(&bits, &d, sizeof bits);
-  char out[9];
-  out[0] = static_cast<char>(0xcb);
-  for (std::size_t i = 0; i < 8; ++i) out[1 + i] = static_cast<char>((bits >> (56 - 8 * i)) & 0xffu);
-  buf.write(out, sizeof out);
-}
-
-std::string to_bytes(const msgpack::sbuffer& buf) { return std::string(buf.data(), buf.size()); }
-
 // ---- decoding helpers -------------------------------------------------------------------
-
-bool is_integer(const msgpack::object& o) {
-  return o.type == msgpack::type::POSITIVE_INTEGER || o.type == msgpack::type::NEGATIVE_INTEGER;
-}
-
-std::string_view str_of(const msgpack::object& o) {
-  return o.via.str.size == 0 ? std::string_view{} : std::string_view{o.via.str.ptr, o.via.str.size};
-}
-
-bool key_is(const msgpack::object& key, std::string_view name) {
-  return key.type == msgpack::type::STR && str_of(key) == name;
-}
-
-// The value of `name` in `map`, or null. When a key repeats, its first occurrence wins.
-const msgpack::object* find(const msgpack::object& map, std::string_view name) {
-  for (std::uint32_t i = 0; i < map.via.map.size; ++i)
-    if (key_is(map.via.map.ptr[i].key, name)) return &map.via.map.ptr[i].val;
-  return nullptr;
-}
-
-std::string integer_text(const msgpack::object& o) {
-  return o.type == msgpack::type::NEGATIVE_INTEGER ? std::to_string(o.via.i64)
-                                                   : std::to_string(o.via.u64);
-}
 
 // A positive integer decodes as int64 when it fits and as uint64 only above INT64_MAX, so
 // that encode -> decode gives back the same number (not always the same alternative).

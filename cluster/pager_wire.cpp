@@ -2,6 +2,8 @@
 
 #include <msgpack.hpp>
 
+#include "cluster/msgpack_util.hpp"
+
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -20,31 +22,7 @@ constexpr std::uint64_t int64_max = static_cast<std::uint64_t>(std::numeric_limi
 
 // ---- encoding helpers -------------------------------------------------------------------
 
-using packer = msgpack::packer<msgpack::sbuffer>;
-
-std::uint32_t wire_size(std::size_t n) {
-  if (n > std::numeric_limits<std::uint32_t>::max())
-    throw std::length_error("MessagePack container or string over 2^32-1 elements");
-  return static_cast<std::uint32_t>(n);
-}
-
-void pack_str(packer& pk, std::string_view s) {
-  const auto n = wire_size(s.size());
-  pk.pack_str(n);
-  pk.pack_str_body(s.data(), n);
-}
-
-// msgpack-cxx 4.x's pack_double writes a double that holds an integer (97.0, -0.0) as a
-// MessagePack integer; the protocol promises float64 for `details`, so it is written by hand.
-void pack_float64(msgpack::sbuffer& buf, double d) {
-  std::uint64_t bits = 0;
-  static_assert(sizeof bits == sizeof d);
-  std::memcpy(&bits, &d, sizeof bits);
-  char out[9];
-  out[0] = static_cast<char>(0xcb);
-  for (std::size_t i = 0; i < 8; ++i) out[1 + i] = static_cast<char>((bits >> (56 - 8 * i)) & 0xffu);
-  buf.write(out, sizeof out);
-}
+using namespace detail;
 
 /// `v` and `type`, the first two entries of every message.
 void pack_head(packer& pk, std::string_view type) {
@@ -59,33 +37,7 @@ void pack_targets(packer& pk, const std::vector<std::string>& targets) {
   for (const auto& t : targets) pack_str(pk, t);
 }
 
-std::string to_bytes(const msgpack::sbuffer& buf) { return std::string(buf.data(), buf.size()); }
-
 // ---- decoding helpers -------------------------------------------------------------------
-
-bool is_integer(const msgpack::object& o) {
-  return o.type == msgpack::type::POSITIVE_INTEGER || o.type == msgpack::type::NEGATIVE_INTEGER;
-}
-
-std::string_view str_of(const msgpack::object& o) {
-  return o.via.str.size == 0 ? std::string_view{} : std::string_view{o.via.str.ptr, o.via.str.size};
-}
-
-bool key_is(const msgpack::object& key, std::string_view name) {
-  return key.type == msgpack::type::STR && str_of(key) == name;
-}
-
-// The value of `name` in `map`, or null. When a key repeats, its first occurrence wins.
-const msgpack::object* find(const msgpack::object& map, std::string_view name) {
-  for (std::uint32_t i = 0; i < map.via.map.size; ++i)
-    if (key_is(map.via.map.ptr[i].key, name)) return &map.via.map.ptr[i].val;
-  return nullptr;
-}
-
-std::string integer_text(const msgpack::object& o) {
-  return o.type == msgpack::type::NEGATIVE_INTEGER ? std::to_string(o.via.i64)
-                                                   : std::to_string(o.via.u64);
-}
 
 /// Thrown inside the decoders for a message they cannot use; never escapes them.
 struct bad_message : std::runtime_error {

@@ -1,0 +1,67 @@
+#pragma once
+// MessagePack helpers shared by the wire codecs (ingest_wire, pager_wire). Internal to
+// cluster/: the codecs' headers do not include it.
+
+#include <msgpack.hpp>
+
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace alert::wire::detail {
+
+using packer = msgpack::packer<msgpack::sbuffer>;
+
+inline std::uint32_t wire_size(std::size_t n) {
+  if (n > std::numeric_limits<std::uint32_t>::max())
+    throw std::length_error("MessagePack container or string over 2^32-1 elements");
+  return static_cast<std::uint32_t>(n);
+}
+
+inline void pack_str(packer& pk, std::string_view s) {
+  const auto n = wire_size(s.size());
+  pk.pack_str(n);
+  pk.pack_str_body(s.data(), n);
+}
+
+/// msgpack-cxx 4.x's pack_double writes a double that holds an integer (97.0, -0.0) as a
+/// MessagePack integer; the protocols promise float64, so it is written by hand.
+inline void pack_float64(msgpack::sbuffer& buf, double d) {
+  std::uint64_t bits = 0;
+  static_assert(sizeof bits == sizeof d);
+  std::memcpy(&bits, &d, sizeof bits);
+  char out[9];
+  out[0] = static_cast<char>(0xcb);
+  for (std::size_t i = 0; i < 8; ++i) out[1 + i] = static_cast<char>((bits >> (56 - 8 * i)) & 0xffu);
+  buf.write(out, sizeof out);
+}
+
+inline std::string to_bytes(const msgpack::sbuffer& buf) { return std::string(buf.data(), buf.size()); }
+
+inline bool is_integer(const msgpack::object& o) {
+  return o.type == msgpack::type::POSITIVE_INTEGER || o.type == msgpack::type::NEGATIVE_INTEGER;
+}
+
+inline std::string_view str_of(const msgpack::object& o) {
+  return o.via.str.size == 0 ? std::string_view{} : std::string_view{o.via.str.ptr, o.via.str.size};
+}
+
+inline bool key_is(const msgpack::object& key, std::string_view name) {
+  return key.type == msgpack::type::STR && str_of(key) == name;
+}
+
+/// The value of `name` in `map`, or null. When a key repeats, its first occurrence wins.
+inline const msgpack::object* find(const msgpack::object& map, std::string_view name) {
+  for (std::uint32_t i = 0; i < map.via.map.size; ++i)
+    if (key_is(map.via.map.ptr[i].key, name)) return &map.via.map.ptr[i].val;
+  return nullptr;
+}
+
+inline std::string integer_text(const msgpack::object& o) {
+  return o.type == msgpack::type::NEGATIVE_INTEGER ? std::to_string(o.via.i64) : std::to_string(o.via.u64);
+}
+
+}  // namespace alert::wire::detail
