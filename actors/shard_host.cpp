@@ -25,11 +25,12 @@ std::string reason_text(const error& e) { return e ? to_string(e) : "normal"; }
 
 // ---- shared by entities ----------------------------------------------------------------
 
-// Journals transitions (WAL synced) and hands them on. A failed write is logged and the
-// alert stays in the entity's state; the next snapshot still carries it.
-void publish(const host_config* cfg, const std::vector<alert_event>& events) {
+// Journals transitions (WAL synced, with the entity's snapshot when given, in one write)
+// and hands them on. A failed write is logged; the alert stays in the entity's state.
+void publish(const host_config* cfg, const std::vector<alert_event>& events,
+             const std::optional<std::pair<std::string, std::string>>& snapshot = std::nullopt) {
   if (events.empty()) return;
-  if (auto st = cfg->journal->append_alert_events(events); !st)
+  if (auto st = cfg->journal->append_alert_events(events, snapshot); !st)
     log(log_level::error, "alerts", "journal_failed", {{"error", st.to_string()}});
   for (const auto& e : events)
     log(e.type == alert_event_type::fired ? log_level::warn : log_level::info, "alerts", to_string(e.type),
@@ -132,10 +133,11 @@ void snapshot(stateful_actor<State>* self, const host_config* cfg, bool sync) {
 // produced them.
 template <class State>
 void commit(stateful_actor<State>* self, const host_config* cfg, std::vector<alert_event>& events) {
-  apply_silences(self->state.snap.rules, *self->state.silences, cfg->clock->now(), events);
+  auto& st = self->state;
+  apply_silences(st.snap.rules, *st.silences, cfg->clock->now(), events);
   if (events.empty()) return;
-  publish(cfg, events);
-  snapshot(self, cfg, true);
+  publish(cfg, events, std::make_pair(st.key, encode_snapshot(st.snap)));
+  st.since_snapshot = 0;
 }
 
 // Counts readings towards the next (unsynced) snapshot.

@@ -442,11 +442,16 @@ std::string alert_event_key(const std::string& alert_id, std::uint32_t version) 
 }
 }  // namespace
 
-status journal::append_alert_events(const std::vector<alert_event>& events) {
-  if (events.empty()) return {};
+status journal::append_alert_events(const std::vector<alert_event>& events,
+                                    const std::optional<std::pair<std::string, std::string>>& snapshot) {
+  if (events.empty() && !snapshot) return {};
   rocksdb::WriteBatch batch;
   for (const auto& e : events) {
     auto s = batch.Put(alert_cf_, alert_event_key(e.after.id, e.after.version), encode_alert_event(e));
+    if (!s.ok()) return from_rocks(s, "building alert batch");
+  }
+  if (snapshot) {
+    auto s = batch.Put(snapshot_cf_, snapshot->first, snapshot->second);
     if (!s.ok()) return from_rocks(s, "building alert batch");
   }
   rocksdb::WriteOptions wo;

@@ -118,7 +118,10 @@ public:
 
   /// Journals alert transitions durably (WAL synced), keyed by (alert id, version) so that
   /// journaling the same transition again (a rebuild replaying readings) changes nothing.
-  status append_alert_events(const std::vector<alert_event>& events);
+  /// With `snapshot` (key, bytes), the entity's snapshot is written in the same synced
+  /// WriteBatch: one fsync, and the state and its transitions are durable together.
+  status append_alert_events(const std::vector<alert_event>& events,
+                             const std::optional<std::pair<std::string, std::string>>& snapshot = std::nullopt);
   /// The transitions of one alert, oldest first.
   result<std::vector<alert_event>> alert_history(const std::string& alert_id) const;
   /// Every journaled alert transition, by alert id then version; stops when fn returns false.

@@ -260,3 +260,20 @@ TEST_CASE("alert transitions are journaled once per (alert, version) and read ba
   REQUIRE(j->for_each_alert_event([&](const alert_event&) { ++n; return true; }).is_ok());
   CHECK(n == 3);
 }
+
+TEST_CASE("an entity's snapshot can be written in the same batch as its transitions") {
+  test::temp_dir dir;
+  auto j = *journal::open(dir.str());
+  alert_record a;
+  a.id = "d/oxi-1/battery_low/1";
+  a.version = 1;
+  device_state d;
+  apply(d, rd("oxi-1", 1, metric::battery, 10, 1), 1);
+  REQUIRE(j->append_alert_events({alert_event{alert_event_type::fired, a, 1, {}}},
+                                 std::make_pair(device_key(oxi), encode_device({d, {}})))
+              .is_ok());
+  CHECK(j->alert_history(a.id)->size() == 1);
+  auto stored = *j->get_snapshot(device_key(oxi));
+  REQUIRE(stored.has_value());
+  CHECK(decode_device(*stored)->state == d);
+}
