@@ -48,6 +48,10 @@ result<std::shared_ptr<const rule_set>> load_rules(const config::node_options& o
   if (!loaded.rules)
     return status{errc::config_error,
                   config::format_problems(opts.rules_file.empty() ? "(built-in rules)" : opts.rules_file, loaded.problems)};
+  if (loaded.escalation && !loaded.escalation->policies.empty())
+    log(log_level::warn, "node", "escalation_not_active",
+        {{"policies", std::to_string(loaded.escalation->policies.size())},
+         {"msg", "escalation policies are checked but not used yet: alerts are journaled and logged, not paged"}});
   return std::shared_ptr<const rule_set>{std::make_shared<rule_set>(std::move(*loaded.rules))};
 }
 

@@ -33,8 +33,15 @@ const words priority_words{"high", "medium", "low"};
 const words alert_kind_words{"physiological", "technical", "advisory"};
 // Bands a rule may start at: none and low call for routine or ward-based monitoring, not an alert.
 const words band_words{"low_medium", "medium", "high"};
-const words top_level_words{"version", "staleness", "rules", "overrides"};
+const words top_level_words{"version", "staleness", "rules", "overrides", "policies", "routes"};
 const words override_words{"patient", "spo2_scale2", "rules"};
+const words policy_words{"id", "levels", "repeat", "ack_timeout", "redeliver", "redeliver_max"};
+const words level_words{"targets", "timeout"};
+const words route_words{"match", "policy"};
+const words match_words{"priority", "kind", "rule", "patient_prefix"};
+// More passes than any ward would want; beyond it the number is a typo.
+constexpr unsigned max_repeat = 100;
+constexpr std::size_t max_pager_name_length = 64;
 
 const words& rule_words(std::optional<rule_kind> k) {
   static const words threshold{"id", "kind", "metric", "below", "above", "clear", "for", "clear_for", "immediate",
@@ -132,6 +139,21 @@ std::string describe(const YAML::Node& n) {
   }
 }
 
+// describe, telling an empty list or map apart.
+std::string describe_sized(const YAML::Node& n) {
+  if (n.IsSequence() && n.size() == 0) return "an empty list";
+  if (n.IsMap() && n.size() == 0) return "an empty map";
+  return describe(n);
+}
+
+// 60000 -> "1m", 1500 -> "1500ms": as a rules file would write it.
+std::string duration_text(epoch_ms ms) {
+  if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
+  if (ms != 0 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
 std::optional<double> parse_number(std::string_view s) {
   if (!s.empty() && s.front() == '+') {
     s.remove_prefix(1);
@@ -195,6 +217,20 @@ bool valid_rule_id(std::string_view id) {
   if (id.empty() || id.size() > max_rule_id_length) return false;
   return std::all_of(id.begin(), id.end(),
                      [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
+}
+
+// A pager target: what a gateway's hello names (cluster/pager_wire's validate_pager_name,
+// kept in step by hand: config does not link the cluster library). Why not, or nothing.
+std::optional<std::string> pager_name_problem(std::string_view name) {
+  if (name.empty()) return "is empty";
+  if (name.size() > max_pager_name_length)
+    return "is " + std::to_string(name.size()) + " characters, longer than " + std::to_string(max_pager_name_length);
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                    c == '_' || c == '.' || c == ':' || c == '@';
+    if (!ok) return "has a character a pager target cannot have (allowed: letters, digits, - _ . : @)";
+  }
+  return std::nullopt;
 }
 
 words metric_words() {
@@ -288,6 +324,19 @@ private:
   void overrides(const entry& e);
   std::optional<patient_override> one_override(const YAML::Node& n, std::size_t index);
   void override_limits(patient_override& o, const entry& rule_entry, const std::string& ctx);
+  void policies(const entry& e);
+  std::optional<escalation_policy> one_policy(const YAML::Node& n, std::size_t index);
+  std::optional<escalation_level> one_level(const YAML::Node& n, std::size_t index, const std::string& ctx);
+  std::optional<unsigned> count(const entry& e, const std::string& ctx, unsigned max);
+  void routes(const entry& e);
+  struct parsed_route {
+    escalation_route route;
+    YAML::Mark at;
+    bool is_map = false;
+    bool has_match = false;
+    bool ok = false;  // no problems of its own
+  };
+  parsed_route one_route(const YAML::Node& n, std::size_t index);
 
   std::vector<rules_problem> problems_;
   rule_set set_;
@@ -297,6 +346,8 @@ private:
   };
   std::map<std::string, seen_rule, std::less<>> rules_seen_;
   std::map<std::string, int, std::less<>> patients_seen_;
+  escalation_config escalation_;
+  std::map<std::string, int, std::less<>> policies_seen_;  // id -> line, also of policies with problems
 };
 
 std::vector<entry> rules_parser::entries(const YAML::Node& map, const std::string& ctx) {
@@ -787,6 +838,241 @@ void rules_parser::override_limits(patient_override& o, const entry& rule_entry,
       problem(value_mark(*limit_entry), rctx + ": the rule's " + *why + "; choose a limit less tight than it");
 }
 
+void rules_parser::policies(const entry& e) {
+  if (!e.value.IsSequence()) {
+    problem(value_mark(e), "policies must be a list of escalation policies, each starting with '- id:', got " +
+                               describe_sized(e.value));
+    return;
+  }
+  std::size_t index = 0;
+  for (const auto& n : e.value)
+    if (auto p = one_policy(n, index++)) escalation_.policies.push_back(std::move(*p));
+}
+
+std::optional<escalation_policy> rules_parser::one_policy(const YAML::Node& n, std::size_t index) {
+  std::string ctx = "policy #" + std::to_string(index + 1);
+  if (!n.IsMap()) {
+    problem(n.Mark(), ctx + " must be a map of keys (id: ..., levels: ...), got " + describe(n));
+    return std::nullopt;
+  }
+  const auto problems_before = problems_.size();
+  const auto es = entries(n, ctx);
+  escalation_policy p;
+  if (auto* e = find(es, "id")) {
+    if (auto id = text(*e, ctx)) {
+      if (!valid_rule_id(*id)) {
+        problem(value_mark(*e), ctx + ": id " + quoted(*id) +
+                                    " must be 1 to 64 lowercase letters, digits or underscores, e.g. ward");
+      } else {
+        ctx = "policy " + quoted(*id);
+        p.id = *id;
+        auto [it, fresh] = policies_seen_.try_emplace(*id, e->value.Mark().line + 1);
+        if (!fresh)
+          problem(value_mark(*e), ctx + ": the id is already used by the policy at line " +
+                                      std::to_string(it->second) + "; policy ids must be unique");
+      }
+    }
+  } else {
+    problem(n.Mark(), ctx + " has no id: add one, e.g. id: ward");
+  }
+  check_duplicates(es, ctx);
+  check_keys(es, policy_words, ctx, "a policy takes");
+
+  if (auto* e = find(es, "levels")) {
+    if (!e->value.IsSequence() || e->value.size() == 0) {
+      problem(value_mark(*e), ctx + ": levels must be a list of at least one level, each starting with '- targets:', "
+                                    "got " + describe_sized(e->value));
+    } else {
+      std::size_t i = 0;
+      for (const auto& l : e->value)
+        if (auto lv = one_level(l, i++, ctx)) p.levels.push_back(std::move(*lv));
+    }
+  } else {
+    problem(n.Mark(), ctx + " has no levels: add levels: with at least one level (targets and timeout); the last "
+                            "level is paged again until someone answers");
+  }
+  if (auto* e = find(es, "repeat"))
+    if (auto r = count(*e, ctx, max_repeat)) p.repeat = *r;
+  if (auto* e = find(es, "ack_timeout"))
+    if (auto d = duration(*e, ctx, true)) {
+      if (*d == 0)
+        problem(value_mark(*e), ctx + ": ack_timeout must be longer than 0; leave it out when an acknowledgement "
+                                      "ends paging for good");
+      else
+        p.ack_timeout_ms = *d;
+    }
+  const entry* redeliver = find(es, "redeliver");
+  const entry* redeliver_max = find(es, "redeliver_max");
+  std::optional<epoch_ms> first, most;
+  if (redeliver)
+    if ((first = duration(*redeliver, ctx, false))) p.redeliver_ms = *first;
+  if (redeliver_max)
+    if ((most = duration(*redeliver_max, ctx, false))) p.redeliver_max_ms = *most;
+  if ((!redeliver || first) && (!redeliver_max || most) && p.redeliver_max_ms < p.redeliver_ms) {
+    const entry& at = redeliver_max ? *redeliver_max : *redeliver;
+    problem(value_mark(at), ctx + ": redeliver_max (" + duration_text(p.redeliver_max_ms) +
+                                (redeliver_max ? "" : ", the default") + ") is shorter than redeliver (" +
+                                duration_text(p.redeliver_ms) + "): the wait for a receipt starts at redeliver and "
+                                "doubles up to redeliver_max" + (redeliver_max ? "" : "; set redeliver_max too"));
+  }
+  if (problems_.size() != problems_before) return std::nullopt;
+  return p;
+}
+
+std::optional<escalation_level> rules_parser::one_level(const YAML::Node& n, std::size_t index,
+                                                        const std::string& policy_ctx) {
+  const std::string ctx = policy_ctx + ", level " + std::to_string(index + 1);
+  if (!n.IsMap()) {
+    problem(n.Mark(), ctx + " must be a map (targets: [...], timeout: ...), got " + describe(n));
+    return std::nullopt;
+  }
+  const auto problems_before = problems_.size();
+  const auto es = entries(n, ctx);
+  check_duplicates(es, ctx);
+  check_keys(es, level_words, ctx, "a level takes");
+  escalation_level lv;
+  if (auto* e = find(es, "targets")) {
+    if (!e->value.IsSequence() || e->value.size() == 0) {
+      problem(value_mark(*e), ctx + ": targets must be a list of at least one pager target, e.g. targets: "
+                                    "[ward3-nurse], got " + describe_sized(e->value));
+    } else {
+      for (const auto& t : e->value) {
+        if (!t.IsScalar()) {
+          problem(t.Mark(), ctx + ": a target must be a name such as ward3-nurse, got " + describe(t));
+          continue;
+        }
+        const auto& name = t.Scalar();
+        if (auto why = pager_name_problem(name)) {
+          problem(t.Mark(), ctx + ": target " + quoted(name) + " " + *why);
+          continue;
+        }
+        if (std::find(lv.targets.begin(), lv.targets.end(), name) != lv.targets.end()) {
+          problem(t.Mark(), ctx + ": target " + quoted(name) + " is listed twice; a level pages each target once");
+          continue;
+        }
+        lv.targets.push_back(name);
+      }
+    }
+  } else {
+    problem(n.Mark(), ctx + " has no targets: add targets: with the pager targets this level pages, e.g. targets: "
+                            "[ward3-nurse]");
+  }
+  if (auto* e = find(es, "timeout")) {
+    if (auto d = duration(*e, ctx, false)) lv.timeout_ms = *d;
+  } else {
+    problem(n.Mark(), ctx + " has no timeout: add timeout: how long its targets have to accept before the next "
+                            "level is paged, e.g. timeout: 2m");
+  }
+  if (problems_.size() != problems_before) return std::nullopt;
+  return lv;
+}
+
+std::optional<unsigned> rules_parser::count(const entry& e, const std::string& ctx, unsigned max) {
+  auto* v = scalar(e, ctx, "a whole number");
+  if (!v) return std::nullopt;
+  auto n = parse_number(v->Scalar());
+  if (!n || *n < 0 || *n != std::floor(*n)) {
+    problem(v->Mark(), in(ctx, e.key + " must be a whole number, 0 or more, got " + quoted(v->Scalar())));
+    return std::nullopt;
+  }
+  if (*n > max) {
+    problem(v->Mark(), in(ctx, e.key + " (" + v->Scalar() + ") is more than " + std::to_string(max)));
+    return std::nullopt;
+  }
+  return static_cast<unsigned>(*n);
+}
+
+void rules_parser::routes(const entry& e) {
+  if (!e.value.IsSequence()) {
+    problem(value_mark(e), "routes must be a list of routes, each with policy: and all but the last with match:, "
+                           "got " + describe_sized(e.value));
+    return;
+  }
+  std::vector<parsed_route> all;
+  std::size_t index = 0;
+  for (const auto& n : e.value) all.push_back(one_route(n, index++));
+  // The routes are tried in order: one with no match takes every alert that gets to it.
+  for (std::size_t i = 0; i + 1 < all.size(); ++i)
+    if (all[i].is_map && !all[i].has_match)
+      problem(all[i].at, "route #" + std::to_string(i + 1) + " has no match, so it takes every alert and the routes "
+                         "after it (from line " + std::to_string(all[i + 1].at.line + 1) + ") are never used: give "
+                         "it a match, or make it the last route");
+  if (!all.empty() && all.back().is_map && all.back().has_match)
+    problem(all.back().at, "route #" + std::to_string(all.size()) + " is the last route and has a match: the last "
+                           "route must have none, so that every alert reaches a policy; add a catch-all such as "
+                           "'- policy: ward' at the end");
+  for (auto& r : all)
+    if (r.ok) escalation_.routes.push_back(std::move(r.route));
+}
+
+rules_parser::parsed_route rules_parser::one_route(const YAML::Node& n, std::size_t index) {
+  parsed_route out;
+  out.at = n.Mark();
+  const std::string ctx = "route #" + std::to_string(index + 1);
+  if (!n.IsMap()) {
+    problem(n.Mark(), ctx + " must be a map (match: {...}, policy: ...), got " + describe(n));
+    return out;
+  }
+  out.is_map = true;
+  const auto problems_before = problems_.size();
+  const auto es = entries(n, ctx);
+  check_duplicates(es, ctx);
+  check_keys(es, route_words, ctx, "a route takes");
+  if (auto* e = find(es, "policy")) {
+    if (auto id = text(*e, ctx)) {
+      if (policies_seen_.count(*id) == 0) {
+        words ids;
+        for (const auto& kv : policies_seen_) ids.push_back(kv.first);
+        problem(value_mark(*e), ctx + ": unknown policy " + quoted(*id) + suggestion(*id, ids) +
+                                    "; a route names a policy defined under policies" +
+                                    (ids.empty() ? std::string{" (there are none)"} : " (" + join(ids, ", ") + ")"));
+      } else {
+        out.route.policy = *id;
+      }
+    }
+  } else {
+    problem(n.Mark(), ctx + " has no policy: add policy: with the id of the policy that pages for its alerts");
+  }
+  if (auto* e = find(es, "match")) {
+    out.has_match = true;
+    if (!e->value.IsMap() || e->value.size() == 0) {
+      problem(value_mark(*e), ctx + ": match must be a map of one or more of priority, kind, rule and "
+                                    "patient_prefix, e.g. match: {priority: high}, got " + describe_sized(e->value) +
+                                    (e->value.IsMap() ? "; leave match out for the catch-all" : ""));
+    } else {
+      const std::string mctx = ctx + ", match";
+      const auto ms = entries(e->value, mctx);
+      check_duplicates(ms, mctx);
+      check_keys(ms, match_words, mctx, "match takes");
+      if (auto* m = find(ms, "priority"))
+        out.route.priority = word<alert_priority>(*m, mctx, priority_words, &priority_from_string, "priority");
+      if (auto* m = find(ms, "kind"))
+        out.route.kind = word<alert_kind>(*m, mctx, alert_kind_words, &alert_kind_from_string, "alert kind");
+      if (auto* m = find(ms, "rule"))
+        if (auto id = text(*m, mctx)) {
+          if (rules_seen_.count(*id) == 0) {
+            words ids;
+            for (const auto& kv : rules_seen_) ids.push_back(kv.first);
+            problem(value_mark(*m), mctx + ": unknown rule " + quoted(*id) + suggestion(*id, ids) +
+                                        "; match: rule names a rule defined under rules");
+          } else {
+            out.route.rule = *id;
+          }
+        }
+      if (auto* m = find(ms, "patient_prefix"))
+        if (auto prefix = text(*m, mctx)) {
+          if (auto st = validate_id(*prefix, "patient_prefix"); !st)
+            problem(value_mark(*m), mctx + ": " + st.message() + "; it is the start of the patient ids it matches, "
+                                           "e.g. W3-");
+          else
+            out.route.patient_prefix = *prefix;
+        }
+    }
+  }
+  out.ok = problems_.size() == problems_before;
+  return out;
+}
+
 rules_load rules_parser::run(std::string_view text) {
   std::vector<YAML::Node> docs;
   try {
@@ -798,8 +1084,8 @@ rules_load rules_parser::run(std::string_view text) {
     if (docs.empty() || docs[0].IsNull()) {
       problem(YAML::Mark::null_mark(), "the rules file is empty: it needs at least 'version: 1' and a 'rules:' list");
     } else if (!docs[0].IsMap()) {
-      problem(docs[0].Mark(), "the rules file must be a map with version, rules and optionally staleness and "
-                              "overrides, got " + describe(docs[0]));
+      problem(docs[0].Mark(), "the rules file must be a map with version, rules and optionally staleness, "
+                              "overrides, policies and routes, got " + describe(docs[0]));
     } else {
       if (docs.size() > 1)
         problem(docs[1].Mark(), "the file holds more than one YAML document (a second '---'): put everything in one");
@@ -808,12 +1094,8 @@ rules_load rules_parser::run(std::string_view text) {
       check_duplicates(es, "");
       for (const auto& e : es) {
         if (contains(top_level_words, e.key)) continue;
-        if (e.key == "policies" || e.key == "routes")
-          problem(e.key_node.Mark(), "escalation policies and routes are not supported yet: remove " + quoted(e.key) +
-                                         " (nothing in it would take effect)");
-        else
-          problem(e.key_node.Mark(), "unknown top-level key " + quoted(e.key) + suggestion(e.key, top_level_words) +
-                                         "; a rules file has " + join(top_level_words, " and "));
+        problem(e.key_node.Mark(), "unknown top-level key " + quoted(e.key) + suggestion(e.key, top_level_words) +
+                                       "; a rules file has " + join(top_level_words, " and "));
       }
       bool go_on = true;
       if (auto* e = find(es, "version"))
@@ -828,6 +1110,19 @@ rules_load rules_parser::run(std::string_view text) {
           problem(root.Mark(), "the file has no rules: add a 'rules:' list");
         // After the rules: overrides name them, wherever they are in the file.
         if (auto* e = find(es, "overrides")) overrides(*e);
+        // Policies before routes, which name them (and rules).
+        const entry* pol = find(es, "policies");
+        const entry* rts = find(es, "routes");
+        if (pol) policies(*pol);
+        if (rts) routes(*rts);
+        const bool any_policy = pol && pol->value.IsSequence() && pol->value.size() > 0;
+        const bool no_route = !rts || (rts->value.IsSequence() && rts->value.size() == 0);
+        if (any_policy && no_route)
+          problem(rts ? value_mark(*rts) : pol->key_node.Mark(),
+                  std::string{rts ? "routes is empty" : "there are policies but no routes"} +
+                      ": without routes no alert reaches a policy; add routes: ending in a catch-all such as "
+                      "'- policy: " + (escalation_.policies.empty() ? std::string{"ward"} : escalation_.policies[0].id) +
+                      "'");
       }
     }
   }
@@ -836,7 +1131,10 @@ rules_load rules_parser::run(std::string_view text) {
     return std::tie(a.line, a.column) < std::tie(b.line, b.column);
   });
   out.problems = std::move(problems_);
-  if (out.problems.empty()) out.rules = std::move(set_);
+  if (out.problems.empty()) {
+    out.rules = std::move(set_);
+    out.escalation = std::move(escalation_);
+  }
   return out;
 }
 

@@ -59,7 +59,8 @@ int main(int argc, char** argv) {
         return exit_config;
       }
       std::cout << cmd->rules_to_check << ": ok, " << loaded.rules->rules.size() << " rules, "
-                << loaded.rules->overrides.size() << " patient overrides\n";
+                << loaded.rules->overrides.size() << " patient overrides, " << loaded.escalation->policies.size()
+                << " escalation policies, " << loaded.escalation->routes.size() << " routes\n";
       return exit_ok;
     }
     case config::parsed_command::action::run: break;

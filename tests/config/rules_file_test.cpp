@@ -382,12 +382,17 @@ TEST_CASE("the version must be present and 1") {
   CHECK(has_problem(other, 1, "version 2 is not supported"));
 }
 
-TEST_CASE("escalation policies and routes are reported as not supported yet") {
-  auto load = parse_rules("version: 1\nrules: []\npolicies:\n  - id: ward\nroutes: {}\n");
+TEST_CASE("a file without policies and routes has an empty escalation config") {
+  auto load = parse_rules("version: 1\nrules: []\n");
   INFO(listing(load));
-  CHECK(has_problem(load, 3, "escalation policies and routes are not supported yet"));
-  CHECK(has_problem(load, 5, "escalation policies and routes are not supported yet"));
-  CHECK_FALSE(load.rules);
+  REQUIRE(load.rules);
+  REQUIRE(load.escalation);
+  CHECK(load.escalation->policies.empty());
+  CHECK(load.escalation->routes.empty());
+  auto empty_lists = parse_rules("version: 1\nrules: []\npolicies: []\nroutes: []\n");
+  INFO(listing(empty_lists));
+  REQUIRE(empty_lists.escalation);
+  CHECK(empty_lists.escalation->policies.empty());
 }
 
 TEST_CASE("an unknown top-level key is reported with the nearest known key") {
@@ -696,6 +701,532 @@ routes: {}
   std::vector<int> lines;
   for (const auto& p : load.problems) lines.push_back(p.line);
   CHECK(lines == std::vector<int>{3, 4, 10, 11, 12, 16, 18, 19});
+  CHECK_FALSE(load.rules);
+}
+
+// --- Escalation policies and routes -------------------------------------------------------
+
+namespace {
+
+// A valid file with two rules, `policies_yaml` from line 5 and then `routes_yaml`.
+rules_load parse_escalation(const std::string& policies_yaml, const std::string& routes_yaml) {
+  return parse_rules("version: 1\nrules:\n  - {id: spo2_low, kind: threshold, metric: spo2, below: 88}\n"
+                     "  - {id: battery_low, kind: threshold, metric: battery, below: 20}\n" +
+                     policies_yaml + routes_yaml);
+}
+
+const std::string one_policy = "policies:\n  - id: ward\n    levels:\n      - {targets: [nurse], timeout: 2m}\n";
+const std::string catch_all = "routes:\n  - policy: ward\n";
+
+alert_record alert_of(const std::string& rule, alert_priority p, alert_kind k, const std::string& patient = "P-1") {
+  alert_record a;
+  a.id = "p/" + patient + "/" + rule + "/1";
+  a.rule = rule;
+  a.patient = patient;
+  a.priority = p;
+  a.kind = k;
+  return a;
+}
+
+// The single problem of a file that has exactly one.
+const rules_problem& only_problem(const rules_load& load) {
+  INFO(listing(load));
+  REQUIRE_FALSE(load.rules);
+  REQUIRE_FALSE(load.escalation);
+  REQUIRE(load.problems.size() == 1);
+  return load.problems[0];
+}
+
+}  // namespace
+
+TEST_CASE("the default escalation routes high physiological, technical and other alerts to their policies") {
+  auto load = parse_rules(default_rules_yaml());
+  INFO(listing(load));
+  REQUIRE(load.escalation);
+  const auto& esc = *load.escalation;
+  REQUIRE(esc.policies.size() == 3);
+  REQUIRE(esc.routes.size() == 3);
+  CHECK_FALSE(esc.routes.back().priority);
+  CHECK_FALSE(esc.routes.back().kind);
+  CHECK_FALSE(esc.routes.back().rule);
+  CHECK_FALSE(esc.routes.back().patient_prefix);
+
+  const auto* rapid = esc.route(alert_of("spo2_low", alert_priority::high, alert_kind::physiological));
+  REQUIRE(rapid);
+  CHECK(rapid->id == "rapid");
+  const auto* tech = esc.route(alert_of("device_silent", alert_priority::medium, alert_kind::technical));
+  REQUIRE(tech);
+  CHECK(tech->id == "tech");
+  const auto* ward = esc.route(alert_of("temp_high", alert_priority::low, alert_kind::physiological));
+  REQUIRE(ward);
+  CHECK(ward->id == "ward");
+  const auto* medium = esc.route(alert_of("hr_high", alert_priority::medium, alert_kind::physiological));
+  REQUIRE(medium);
+  CHECK(medium->id == "ward");
+}
+
+TEST_CASE("the default escalation policies have the levels, repeats and timeouts the file comments give") {
+  auto load = parse_rules(default_rules_yaml());
+  REQUIRE(load.escalation);
+  const auto& esc = *load.escalation;
+  const auto* ward = esc.find("ward");
+  REQUIRE(ward);
+  REQUIRE(ward->levels.size() == 2);
+  CHECK(ward->levels[0].targets == std::vector<std::string>{"ward-nurse"});
+  CHECK(ward->levels[0].timeout_ms == 2 * 60'000);
+  CHECK(ward->levels[1].targets == std::vector<std::string>{"charge-nurse"});
+  CHECK(ward->levels[1].timeout_ms == 5 * 60'000);
+  CHECK(ward->repeat == 1);
+  CHECK(ward->ack_timeout_ms == 15 * 60'000);
+
+  const auto* rapid = esc.find("rapid");
+  REQUIRE(rapid);
+  REQUIRE(rapid->levels.size() == 2);
+  CHECK(rapid->levels[0].targets == std::vector<std::string>{"rapid-response"});
+  CHECK(rapid->levels[0].timeout_ms == 60'000);
+  CHECK(rapid->levels[1].targets == std::vector<std::string>{"ward-nurse", "charge-nurse"});
+  CHECK(rapid->levels[1].timeout_ms == 2 * 60'000);
+  CHECK(rapid->repeat == 3);
+  CHECK(rapid->ack_timeout_ms == 0);
+
+  const auto* tech = esc.find("tech");
+  REQUIRE(tech);
+  REQUIRE(tech->levels.size() == 2);
+  CHECK(tech->levels[0].targets == std::vector<std::string>{"biomed"});
+  CHECK(tech->levels[0].timeout_ms == 10 * 60'000);
+  CHECK(tech->levels[1].targets == std::vector<std::string>{"ward-nurse"});
+  CHECK(tech->levels[1].timeout_ms == 10 * 60'000);
+  CHECK(tech->repeat == 0);
+  for (const auto& p : esc.policies) {
+    INFO(p.id);
+    CHECK(p.redeliver_ms == 10'000);
+    CHECK(p.redeliver_max_ms == 60'000);
+  }
+}
+
+TEST_CASE("every policy and route field is read into the escalation config") {
+  auto load = parse_escalation(R"(policies:
+  - id: rapid
+    levels:
+      - targets: [rapid-response, "team@icu:1.a_b"]
+        timeout: 1m30s
+      - targets: [charge-nurse]
+        timeout: 500ms
+    repeat: 2
+    ack_timeout: 15m
+    redeliver: 5s
+    redeliver_max: 2m
+  - id: ward_3
+    levels:
+      - {targets: [ward3-nurse], timeout: 2m}
+)",
+                               R"(routes:
+  - match: {priority: high, kind: physiological, rule: spo2_low, patient_prefix: W3-}
+    policy: rapid
+  - match: {kind: technical}
+    policy: ward_3
+  - match: {rule: battery_low}
+    policy: rapid
+  - match: {priority: low}
+    policy: ward_3
+  - match: {patient_prefix: "ICU"}
+    policy: rapid
+  - policy: ward_3
+)");
+  INFO(listing(load));
+  REQUIRE(load.escalation);
+  const auto& esc = *load.escalation;
+  REQUIRE(esc.policies.size() == 2);
+  const auto& rapid = esc.policies[0];
+  CHECK(rapid.id == "rapid");
+  REQUIRE(rapid.levels.size() == 2);
+  CHECK(rapid.levels[0].targets == std::vector<std::string>{"rapid-response", "team@icu:1.a_b"});
+  CHECK(rapid.levels[0].timeout_ms == 90'000);
+  CHECK(rapid.levels[1].targets == std::vector<std::string>{"charge-nurse"});
+  CHECK(rapid.levels[1].timeout_ms == 500);
+  CHECK(rapid.repeat == 2);
+  CHECK(rapid.ack_timeout_ms == 15 * 60'000);
+  CHECK(rapid.redeliver_ms == 5'000);
+  CHECK(rapid.redeliver_max_ms == 120'000);
+  CHECK(esc.policies[1].id == "ward_3");
+
+  REQUIRE(esc.routes.size() == 6);
+  const auto& first = esc.routes[0];
+  CHECK(first.priority == alert_priority::high);
+  CHECK(first.kind == alert_kind::physiological);
+  CHECK(first.rule == std::string{"spo2_low"});
+  CHECK(first.patient_prefix == std::string{"W3-"});
+  CHECK(first.policy == "rapid");
+  CHECK(esc.routes[1].kind == alert_kind::technical);
+  CHECK_FALSE(esc.routes[1].priority);
+  CHECK(esc.routes[2].rule == std::string{"battery_low"});
+  CHECK(esc.routes[3].priority == alert_priority::low);
+  CHECK(esc.routes[4].patient_prefix == std::string{"ICU"});
+  CHECK(esc.routes[5].policy == "ward_3");
+  CHECK_FALSE(esc.routes[5].priority);
+  CHECK_FALSE(esc.routes[5].kind);
+  CHECK_FALSE(esc.routes[5].rule);
+  CHECK_FALSE(esc.routes[5].patient_prefix);
+
+  // The routes as escalation_config::route applies them, first match wins.
+  auto policy_for = [&](const alert_record& a) {
+    const auto* p = esc.route(a);
+    return p ? p->id : std::string{"(none)"};
+  };
+  CHECK(policy_for(alert_of("spo2_low", alert_priority::high, alert_kind::physiological, "W3-7")) == "rapid");
+  CHECK(policy_for(alert_of("spo2_low", alert_priority::high, alert_kind::physiological, "W4-7")) == "ward_3");
+  CHECK(policy_for(alert_of("battery_low", alert_priority::low, alert_kind::technical)) == "ward_3");
+  CHECK(policy_for(alert_of("battery_low", alert_priority::low, alert_kind::physiological)) == "rapid");
+  CHECK(policy_for(alert_of("hr_high", alert_priority::low, alert_kind::physiological)) == "ward_3");
+  CHECK(policy_for(alert_of("hr_high", alert_priority::medium, alert_kind::physiological, "ICU-2")) == "rapid");
+  CHECK(policy_for(alert_of("hr_high", alert_priority::medium, alert_kind::advisory)) == "ward_3");
+}
+
+TEST_CASE("a policy's optional fields default to no repeat, no acknowledgement timeout and 10s-60s redelivery") {
+  auto load = parse_escalation(one_policy, catch_all);
+  INFO(listing(load));
+  REQUIRE(load.escalation);
+  REQUIRE(load.escalation->policies.size() == 1);
+  const auto& p = load.escalation->policies[0];
+  CHECK(p.repeat == 0);
+  CHECK(p.ack_timeout_ms == 0);
+  CHECK(p.redeliver_ms == 10'000);
+  CHECK(p.redeliver_max_ms == 60'000);
+  REQUIRE(load.escalation->routes.size() == 1);
+  CHECK(load.escalation->route(alert_of("spo2_low", alert_priority::high, alert_kind::physiological))->id == "ward");
+}
+
+TEST_CASE("policies and routes may come in any order in the file, and before the rules") {
+  auto load = parse_rules("version: 1\nroutes:\n  - match: {rule: spo2_low}\n    policy: ward\n  - policy: ward\n" +
+                          one_policy + "rules:\n  - {id: spo2_low, kind: threshold, metric: spo2, below: 88}\n");
+  INFO(listing(load));
+  REQUIRE(load.escalation);
+  CHECK(load.escalation->routes.size() == 2);
+}
+
+TEST_CASE("unknown keys in a policy, a level, a route and a match are reported with the nearest key") {
+  auto load = parse_escalation(R"(policies:
+  - id: ward
+    level:
+      - {targets: [nurse], timeout: 2m}
+    repeats: 1
+    ack_timout: 15m
+  - id: rapid
+    levels:
+      - targets: [team]
+        timeout: 1m
+        timout: 2m
+)",
+                               R"(routes:
+  - match: {priorty: high}
+    policy: rapid
+  - polcy: ward
+    policy: ward
+)");
+  INFO(listing(load));
+  CHECK(has_problem(load, 7, "policy 'ward': unknown key 'level' (did you mean 'levels'?); a policy takes id, levels"));
+  CHECK(has_problem(load, 6, "policy 'ward' has no levels"));
+  CHECK(has_problem(load, 9, "unknown key 'repeats' (did you mean 'repeat'?)"));
+  CHECK(has_problem(load, 10, "unknown key 'ack_timout' (did you mean 'ack_timeout'?)"));
+  CHECK(has_problem(load, 15, "policy 'rapid', level 1: unknown key 'timout' (did you mean 'timeout'?); a level takes "
+                              "targets and timeout"));
+  CHECK(has_problem(load, 17, "route #1, match: unknown key 'priorty' (did you mean 'priority'?); match takes "
+                              "priority, kind, rule and patient_prefix"));
+  CHECK(has_problem(load, 19, "route #2: unknown key 'polcy' (did you mean 'policy'?); a route takes match and "
+                              "policy"));
+  CHECK(load.problems.size() == 7);
+  CHECK_FALSE(load.escalation);
+  CHECK_FALSE(load.rules);
+}
+
+TEST_CASE("an unknown top-level key near policies or routes is reported with the suggestion") {
+  auto load = parse_rules("version: 1\nrules: []\npolices: []\nroute: []\n");
+  INFO(listing(load));
+  CHECK(has_problem(load, 3, "unknown top-level key 'polices' (did you mean 'policies'?)"));
+  CHECK(has_problem(load, 4, "unknown top-level key 'route' (did you mean 'routes'?)"));
+}
+
+TEST_CASE("policy ids are unique and written like rule ids") {
+  auto dup = parse_escalation(one_policy + "  - id: ward\n    levels:\n      - {targets: [nurse], timeout: 2m}\n",
+                              catch_all);
+  const auto& p = only_problem(dup);
+  CHECK(p.line == 9);
+  CHECK(p.message.find("policy 'ward': the id is already used by the policy at line 6; policy ids must be unique") !=
+        std::string::npos);
+
+  for (const std::string& bad : std::vector<std::string>{"Ward", "ward-3", "ward 3", std::string(65, 'w')}) {
+    INFO(bad);
+    auto load = parse_escalation("policies:\n  - id: \"" + bad + "\"\n    levels:\n      - {targets: [n], timeout: 1m}\n",
+                                 "routes:\n  - policy: x\n");
+    CHECK(has_problem(load, 6, "policy #1: id '" + bad + "' must be 1 to 64 lowercase letters, digits or underscores"));
+    // The route names no known policy: the invalid id is not registered.
+    CHECK(has_problem(load, 10, "route #1: unknown policy 'x'"));
+  }
+  auto no_id = parse_escalation("policies:\n  - levels:\n      - {targets: [n], timeout: 1m}\n", "");
+  CHECK(has_problem(no_id, 6, "policy #1 has no id"));
+  const std::string longest(64, 'a');
+  auto ok = parse_escalation("policies:\n  - id: " + longest + "\n    levels:\n      - {targets: [n], timeout: 1m}\n",
+                             "routes:\n  - policy: " + longest + "\n");
+  INFO(listing(ok));
+  REQUIRE(ok.escalation);
+  CHECK(ok.escalation->policies[0].id == longest);
+}
+
+TEST_CASE("a policy needs levels, a level needs targets and a timeout") {
+  auto no_levels = parse_escalation("policies:\n  - id: ward\n    repeat: 1\n", catch_all);
+  const auto& p1 = only_problem(no_levels);
+  CHECK(p1.line == 6);
+  CHECK(p1.message.find("policy 'ward' has no levels") != std::string::npos);
+
+  auto empty_levels = parse_escalation("policies:\n  - id: ward\n    levels: []\n", catch_all);
+  const auto& p2 = only_problem(empty_levels);
+  CHECK(p2.line == 7);
+  CHECK(p2.message.find("levels must be a list of at least one level") != std::string::npos);
+  CHECK(p2.message.find("got an empty list") != std::string::npos);
+
+  auto levels_map = parse_escalation("policies:\n  - id: ward\n    levels: {targets: [n]}\n", catch_all);
+  CHECK(only_problem(levels_map).line == 7);
+
+  auto no_targets = parse_escalation("policies:\n  - id: ward\n    levels:\n      - timeout: 2m\n", catch_all);
+  const auto& p3 = only_problem(no_targets);
+  CHECK(p3.line == 8);
+  CHECK(p3.message.find("policy 'ward', level 1 has no targets") != std::string::npos);
+
+  auto empty_targets =
+      parse_escalation("policies:\n  - id: ward\n    levels:\n      - targets: []\n        timeout: 2m\n", catch_all);
+  const auto& p4 = only_problem(empty_targets);
+  CHECK(p4.line == 8);
+  CHECK(p4.message.find("targets must be a list of at least one pager target") != std::string::npos);
+
+  auto scalar_targets =
+      parse_escalation("policies:\n  - id: ward\n    levels:\n      - targets: nurse\n        timeout: 2m\n", catch_all);
+  CHECK(only_problem(scalar_targets).line == 8);
+
+  auto no_timeout = parse_escalation("policies:\n  - id: ward\n    levels:\n      - {targets: [n]}\n", catch_all);
+  const auto& p5 = only_problem(no_timeout);
+  CHECK(p5.line == 8);
+  CHECK(p5.message.find("policy 'ward', level 1 has no timeout") != std::string::npos);
+
+  auto not_map = parse_escalation("policies:\n  - id: ward\n    levels:\n      - nurse\n", catch_all);
+  const auto& p6 = only_problem(not_map);
+  CHECK(p6.line == 8);
+  CHECK(p6.message.find("level 1 must be a map") != std::string::npos);
+
+  auto policy_not_map = parse_escalation("policies:\n  - ward\n", catch_all);
+  CHECK(has_problem(policy_not_map, 6, "policy #1 must be a map"));
+  CHECK(has_problem(policy_not_map, 8, "route #1: unknown policy 'ward'"));
+}
+
+TEST_CASE("targets are 1 to 64 letters, digits and - _ . : @, each once in a level") {
+  for (const std::string& good : std::vector<std::string>{"a", "ward3-nurse", "Team_A.b:c@d", std::string(64, 'x')}) {
+    INFO(good);
+    auto load = parse_escalation("policies:\n  - id: ward\n    levels:\n      - targets: [\"" + good +
+                                     "\"]\n        timeout: 1m\n",
+                                 catch_all);
+    INFO(listing(load));
+    REQUIRE(load.escalation);
+    CHECK(load.escalation->policies[0].levels[0].targets == std::vector<std::string>{good});
+  }
+  for (const std::string& bad : std::vector<std::string>{"", "*", "ward nurse", "ward/3", "nurse!", std::string(65, 'x')}) {
+    INFO(bad);
+    auto load = parse_escalation("policies:\n  - id: ward\n    levels:\n      - targets: [ok, \"" + bad +
+                                     "\"]\n        timeout: 1m\n",
+                                 catch_all);
+    const auto& p = only_problem(load);
+    CHECK(p.line == 8);
+    CHECK(p.message.find("policy 'ward', level 1: target '" + bad + "' ") != std::string::npos);
+  }
+  auto twice = parse_escalation(
+      "policies:\n  - id: ward\n    levels:\n      - targets:\n          - a\n          - a\n        timeout: 1m\n",
+      catch_all);
+  const auto& p = only_problem(twice);
+  CHECK(p.line == 10);
+  CHECK(p.message.find("target 'a' is listed twice") != std::string::npos);
+  auto nested = parse_escalation("policies:\n  - id: ward\n    levels:\n      - {targets: [[a]], timeout: 1m}\n",
+                                 catch_all);
+  CHECK(only_problem(nested).message.find("a target must be a name") != std::string::npos);
+}
+
+TEST_CASE("timeouts must be longer than 0 and redeliver_max at least redeliver") {
+  auto zero_level = parse_escalation("policies:\n  - id: ward\n    levels:\n      - {targets: [n], timeout: 0s}\n",
+                                     catch_all);
+  const auto& p1 = only_problem(zero_level);
+  CHECK(p1.line == 8);
+  CHECK(p1.message.find("timeout must be longer than 0") != std::string::npos);
+
+  auto fields = [](const std::string& extra) {
+    return parse_escalation("policies:\n  - id: ward\n    levels:\n      - {targets: [n], timeout: 1m}\n" + extra,
+                            catch_all);
+  };
+  auto zero_ack = fields("    ack_timeout: 0s\n");
+  const auto& p2 = only_problem(zero_ack);
+  CHECK(p2.line == 9);
+  CHECK(p2.message.find("ack_timeout must be longer than 0; leave it out") != std::string::npos);
+  auto zero_redeliver = fields("    redeliver: 0ms\n");
+  CHECK(only_problem(zero_redeliver).line == 9);
+  auto zero_max = fields("    redeliver_max: 0s\n");
+  CHECK(only_problem(zero_max).line == 9);
+  auto unitless = fields("    ack_timeout: 15\n");
+  CHECK(only_problem(unitless).message.find("has no unit") != std::string::npos);
+  auto negative = fields("    redeliver: -5s\n");
+  CHECK(only_problem(negative).message.find("is negative") != std::string::npos);
+
+  auto inverted = fields("    redeliver: 30s\n    redeliver_max: 20s\n");
+  const auto& p3 = only_problem(inverted);
+  CHECK(p3.line == 10);
+  CHECK(p3.message.find("redeliver_max (20s) is shorter than redeliver (30s)") != std::string::npos);
+  auto over_default = fields("    redeliver: 2m\n");
+  const auto& p4 = only_problem(over_default);
+  CHECK(p4.line == 9);
+  CHECK(p4.message.find("redeliver_max (1m, the default) is shorter than redeliver (2m)") != std::string::npos);
+  auto equal = fields("    redeliver: 30s\n    redeliver_max: 30s\n");
+  INFO(listing(equal));
+  CHECK(equal.escalation);
+}
+
+TEST_CASE("repeat is a whole number from 0 to 100") {
+  auto with_repeat = [](const std::string& v) {
+    return parse_escalation("policies:\n  - id: ward\n    levels:\n      - {targets: [n], timeout: 1m}\n    repeat: " +
+                                v + "\n",
+                            catch_all);
+  };
+  for (const std::string& good : std::vector<std::string>{"0", "3", "100"}) {
+    auto load = with_repeat(good);
+    INFO(listing(load));
+    REQUIRE(load.escalation);
+    CHECK(load.escalation->policies[0].repeat == std::stoul(good));
+  }
+  for (const std::string& bad : std::vector<std::string>{"-1", "1.5", "two", "101", "[1]"}) {
+    INFO(bad);
+    auto load = with_repeat(bad);
+    const auto& p = only_problem(load);
+    CHECK(p.line == 9);
+    CHECK(p.message.find("policy 'ward': repeat") != std::string::npos);
+  }
+}
+
+TEST_CASE("a route must name a known policy, and its match known words and rules") {
+  auto unknown_policy = parse_escalation(one_policy, "routes:\n  - policy: wrad\n");
+  const auto& p1 = only_problem(unknown_policy);
+  CHECK(p1.line == 10);
+  CHECK(p1.message.find("route #1: unknown policy 'wrad' (did you mean 'ward'?); a route names a policy defined under "
+                        "policies (ward)") != std::string::npos);
+
+  auto no_policy = parse_escalation(one_policy, "routes:\n  - match: {priority: high}\n  - policy: ward\n");
+  const auto& p2 = only_problem(no_policy);
+  CHECK(p2.line == 10);
+  CHECK(p2.message.find("route #1 has no policy") != std::string::npos);
+
+  auto bad_words = parse_escalation(one_policy, R"(routes:
+  - match: {priority: urgent}
+    policy: ward
+  - match: {kind: physiologic}
+    policy: ward
+  - match: {rule: spo2_lo}
+    policy: ward
+  - match: {patient_prefix: "/W3"}
+    policy: ward
+  - match: {}
+    policy: ward
+  - match: high
+    policy: ward
+  - policy: ward
+)");
+  INFO(listing(bad_words));
+  CHECK(has_problem(bad_words, 10, "route #1, match: unknown priority 'urgent'; it is one of high, medium or low"));
+  CHECK(has_problem(bad_words, 12, "route #2, match: unknown alert kind 'physiologic' (did you mean 'physiological'?)"));
+  CHECK(has_problem(bad_words, 14, "route #3, match: unknown rule 'spo2_lo' (did you mean 'spo2_low'?); match: rule "
+                                   "names a rule defined under rules"));
+  CHECK(has_problem(bad_words, 16, "route #4, match: patient_prefix must start with a letter or digit"));
+  CHECK(has_problem(bad_words, 18, "route #5: match must be a map of one or more of priority, kind, rule and "
+                                   "patient_prefix"));
+  CHECK(has_problem(bad_words, 18, "got an empty map; leave match out for the catch-all"));
+  CHECK(has_problem(bad_words, 20, "route #6: match must be a map"));
+  CHECK(bad_words.problems.size() == 6);
+  CHECK_FALSE(bad_words.escalation);
+
+  // A rule with problems of its own is still a rule a route may name: one report, at the rule.
+  auto broken_rule = parse_rules("version: 1\nrules:\n  - {id: spo2_low, kind: threshold, metric: spo2}\n" + one_policy +
+                                 "routes:\n  - match: {rule: spo2_low}\n    policy: ward\n  - policy: ward\n");
+  const auto& p3 = only_problem(broken_rule);
+  CHECK(p3.line == 3);
+
+  auto not_map = parse_escalation(one_policy, "routes:\n  - ward\n  - policy: ward\n");
+  CHECK(only_problem(not_map).message.find("route #1 must be a map") != std::string::npos);
+}
+
+TEST_CASE("the last route must be a catch-all and an earlier catch-all makes later routes unreachable") {
+  auto last_matches = parse_escalation(one_policy, "routes:\n  - match: {priority: high}\n    policy: ward\n");
+  const auto& p1 = only_problem(last_matches);
+  CHECK(p1.line == 10);
+  CHECK(p1.message.find("route #1 is the last route and has a match: the last route must have none, so that every "
+                        "alert reaches a policy") != std::string::npos);
+
+  auto early = parse_escalation(one_policy, R"(routes:
+  - policy: ward
+  - match: {kind: technical}
+    policy: ward
+  - policy: ward
+)");
+  const auto& p2 = only_problem(early);
+  CHECK(p2.line == 10);
+  CHECK(p2.message.find("route #1 has no match, so it takes every alert and the routes after it (from line 11) are "
+                        "never used") != std::string::npos);
+
+  auto both = parse_escalation(one_policy, "routes:\n  - policy: ward\n  - match: {kind: technical}\n    policy: ward\n");
+  INFO(listing(both));
+  CHECK(has_problem(both, 10, "route #1 has no match"));
+  CHECK(has_problem(both, 11, "route #2 is the last route and has a match"));
+  CHECK(both.problems.size() == 2);
+}
+
+TEST_CASE("policies without routes, or routes without policies, are reported") {
+  auto no_routes = parse_escalation(one_policy, "");
+  const auto& p1 = only_problem(no_routes);
+  CHECK(p1.line == 5);
+  CHECK(p1.message.find("there are policies but no routes: without routes no alert reaches a policy; add routes: "
+                        "ending in a catch-all such as '- policy: ward'") != std::string::npos);
+
+  auto empty_routes = parse_escalation(one_policy, "routes: []\n");
+  const auto& p2 = only_problem(empty_routes);
+  CHECK(p2.line == 9);
+  CHECK(p2.message.find("routes is empty") != std::string::npos);
+
+  auto no_policies = parse_escalation("", catch_all);
+  const auto& p3 = only_problem(no_policies);
+  CHECK(p3.line == 6);
+  CHECK(p3.message.find("route #1: unknown policy 'ward'; a route names a policy defined under policies (there are "
+                        "none)") != std::string::npos);
+
+  auto routes_map = parse_escalation(one_policy, "routes: {policy: ward}\n");
+  const auto& p4 = only_problem(routes_map);
+  CHECK(p4.line == 9);
+  CHECK(p4.message.find("routes must be a list of routes") != std::string::npos);
+
+  auto policies_map = parse_escalation("policies: {id: ward}\n", "");
+  const auto& p5 = only_problem(policies_map);
+  CHECK(p5.line == 5);
+  CHECK(p5.message.find("policies must be a list of escalation policies") != std::string::npos);
+}
+
+TEST_CASE("every problem in policies and routes is reported in one pass, in line order") {
+  auto load = parse_escalation(R"(policies:
+  - id: ward
+    levels:
+      - {targets: ["a b"], timeout: 0s}
+  - id: ward
+    levels: []
+)",
+                               R"(routes:
+  - policy: rapid
+  - match: {priority: hihg}
+    policy: ward
+)");
+  INFO(listing(load));
+  std::vector<int> lines;
+  for (const auto& p : load.problems) lines.push_back(p.line);
+  CHECK(lines == std::vector<int>{8, 8, 9, 10, 12, 12, 13, 13});
+  CHECK_FALSE(load.escalation);
   CHECK_FALSE(load.rules);
 }
 
