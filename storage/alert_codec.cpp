@@ -175,3 +175,71 @@ result<std::pair<std::vector<silence>, std::uint64_t>> decode_silences(std::stri
 }
 
 }  // namespace alert::storage
+
+namespace alert::storage {
+
+std::string escalation_key(const std::string& alert_id) { return "x/" + alert_id; }
+
+std::string encode_escalation(const escalation_record& r) {
+  const auto& st = r.state;
+  std::string out;
+  out += static_cast<char>(1);  // format
+  bytes::put_str(out, st.alert_id);
+  bytes::put_str(out, st.policy);
+  out += static_cast<char>(st.at);
+  bytes::put_u64_le(out, st.level);
+  bytes::put_u64_le(out, st.repeat);
+  bytes::put_u64_le(out, static_cast<std::uint64_t>(st.level_deadline));
+  bytes::put_u64_le(out, static_cast<std::uint64_t>(st.ack_deadline));
+  bytes::put_u64_le(out, st.pages.size());
+  for (const auto& p : st.pages) {
+    bytes::put_str(out, p.id);
+    bytes::put_str(out, p.target);
+    bytes::put_u64_le(out, p.level);
+    bytes::put_u64_le(out, p.repeat);
+    out += static_cast<char>(p.status);
+    bytes::put_u64_le(out, p.sends);
+    bytes::put_u64_le(out, static_cast<std::uint64_t>(p.first_sent));
+    bytes::put_u64_le(out, static_cast<std::uint64_t>(p.next_redeliver));
+    bytes::put_str(out, p.by);
+  }
+  put_alert(out, r.alert);
+  return out;
+}
+
+result<escalation_record> decode_escalation(std::string_view data) {
+  bytes::reader in{data};
+  auto bad = [] { return status{errc::corruption, "escalation record does not parse"}; };
+  if (in.u8() != 1) return bad();
+  escalation_record r;
+  auto& st = r.state;
+  st.alert_id = in.str();
+  st.policy = in.str();
+  auto phase = in.u8();
+  if (phase > 2) return bad();
+  st.at = static_cast<escalation_state::phase>(phase);
+  st.level = static_cast<unsigned>(in.u64());
+  st.repeat = static_cast<unsigned>(in.u64());
+  st.level_deadline = static_cast<epoch_ms>(in.u64());
+  st.ack_deadline = static_cast<epoch_ms>(in.u64());
+  auto n = in.u64();
+  for (std::uint64_t i = 0; i < n && !in.failed(); ++i) {
+    page p;
+    p.id = in.str();
+    p.target = in.str();
+    p.level = static_cast<unsigned>(in.u64());
+    p.repeat = static_cast<unsigned>(in.u64());
+    auto s = in.u8();
+    if (s > static_cast<std::uint8_t>(page_status::cancelled)) return bad();
+    p.status = static_cast<page_status>(s);
+    p.sends = static_cast<unsigned>(in.u64());
+    p.first_sent = static_cast<epoch_ms>(in.u64());
+    p.next_redeliver = static_cast<epoch_ms>(in.u64());
+    p.by = in.str();
+    st.pages.push_back(std::move(p));
+  }
+  if (!get_alert(in, r.alert) || in.failed() || !in.at_end()) return bad();
+  return r;
+}
+
+}  // namespace alert::storage

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "engine/entity.hpp"
+#include "engine/escalation.hpp"
 #include "engine/rules.hpp"
 #include "storage/journal.hpp"
 
@@ -48,6 +49,16 @@ using device_replay = std::function<void(device_snapshot&, const journal_entry&)
 /// The node's silences with the next silence number (snapshot key "n/silences").
 std::string encode_silences(const std::vector<silence>& all, std::uint64_t next_id);
 result<std::pair<std::vector<silence>, std::uint64_t>> decode_silences(std::string_view bytes);
+
+/// An alert's escalation with the alert it pages about, as kept in RocksDB (snapshot key
+/// "x/<alert id>") so that escalation resumes after a restart at the step it had reached.
+struct escalation_record {
+  escalation_state state;
+  alert_record alert;
+};
+std::string escalation_key(const std::string& alert_id);
+std::string encode_escalation(const escalation_record& r);
+result<escalation_record> decode_escalation(std::string_view bytes);
 
 /// A device's current state: its snapshot, then its late readings, then every reading
 /// after the snapshot. Reads RocksDB; call off the hot path (activation).

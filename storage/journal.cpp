@@ -482,6 +482,20 @@ status journal::for_each_alert_event(const std::function<bool(const alert_event&
   return from_rocks(it->status(), "reading alert events");
 }
 
+status journal::for_each_snapshot(const std::string& prefix,
+                                  const std::function<void(const std::string&, const std::string&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, snapshot_cf_)};
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
+    fn(it->key().ToString(), it->value().ToString());
+  return from_rocks(it->status(), "reading snapshots");
+}
+
+status journal::delete_snapshot(const std::string& key) {
+  rocksdb::WriteOptions wo;
+  wo.sync = opts_.sync;
+  return from_rocks(db_->Delete(wo, snapshot_cf_, key), "deleting snapshot");
+}
+
 result<std::optional<std::string>> journal::get_snapshot(const std::string& key) const {
   std::string value;
   auto s = db_->Get(rocksdb::ReadOptions{}, snapshot_cf_, key, &value);

@@ -113,6 +113,12 @@ public:
   /// Stores the latest snapshot of an entity (no sync: a lost snapshot is rebuilt from the
   /// journal). `key` names the entity, e.g. "d/oxi-1".
   status put_snapshot(const std::string& key, const std::string& bytes, bool sync = false);
+  /// Calls `fn(key, bytes)` for every snapshot whose key starts with `prefix`, in key order
+  /// (e.g. "x/": every escalation in progress, scanned at start).
+  status for_each_snapshot(const std::string& prefix,
+                           const std::function<void(const std::string&, const std::string&)>& fn) const;
+  /// Removes a snapshot (an escalation that ended), synced.
+  status delete_snapshot(const std::string& key);
   /// The latest snapshot of an entity, or nothing.
   result<std::optional<std::string>> get_snapshot(const std::string& key) const;
 

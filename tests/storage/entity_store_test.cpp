@@ -277,3 +277,46 @@ TEST_CASE("an entity's snapshot can be written in the same batch as its transiti
   REQUIRE(stored.has_value());
   CHECK(decode_device(*stored)->state == d);
 }
+
+TEST_CASE("an escalation in progress survives storage at the step it reached") {
+  test::temp_dir dir;
+  auto j = *journal::open(dir.str());
+  escalation_policy pol;
+  pol.id = "ward";
+  pol.levels = {{{"nurse-a", "nurse-b"}, 120'000}, {{"charge-nurse"}, 300'000}};
+  alert_record a;
+  a.id = "d/oxi-1/spo2_low/1";
+  a.summary = "spo2 84 % below 88 %";
+  a.version = 2;
+  std::vector<escalation_action> acts;
+  auto st = start_escalation(pol, a, 1000, acts);
+  on_page_status(pol, st, st.pages[0].id, page_status::rejected, "nurse.a", 2000, acts);
+  on_escalation_timer(pol, st, 121'000, acts);  // level 1 now
+  REQUIRE(st.level == 1);
+  REQUIRE(j->put_snapshot(escalation_key(a.id), encode_escalation({st, a}), true).is_ok());
+  REQUIRE(j->put_snapshot(escalation_key("d/oxi-2/spo2_low/1"), encode_escalation({st, a}), true).is_ok());
+  REQUIRE(j->put_snapshot("d/oxi-1", "not an escalation").is_ok());
+  std::vector<escalation_record> found;
+  REQUIRE(j->for_each_snapshot("x/", [&](const std::string&, const std::string& bytes) {
+    auto r = decode_escalation(bytes);
+    REQUIRE(r.has_value());
+    found.push_back(std::move(*r));
+  }).is_ok());
+  REQUIRE(found.size() == 2);
+  const auto& back = found[0].state;
+  CHECK(back.alert_id == st.alert_id);
+  CHECK(back.policy == "ward");
+  CHECK(back.level == 1);
+  CHECK(back.level_deadline == st.level_deadline);
+  REQUIRE(back.pages.size() == 3);
+  CHECK(back.pages[0].status == page_status::rejected);
+  CHECK(back.pages[0].by == "nurse.a");
+  CHECK(back.pages[2].id == st.pages[2].id);
+  CHECK(found[0].alert.summary == a.summary);
+  CHECK(next_due(back) == next_due(st));
+  REQUIRE(j->delete_snapshot(escalation_key("d/oxi-2/spo2_low/1")).is_ok());
+  std::size_t left = 0;
+  REQUIRE(j->for_each_snapshot("x/", [&](const std::string&, const std::string&) { ++left; }).is_ok());
+  CHECK(left == 1);
+  CHECK(decode_escalation("x").code() == errc::corruption);
+}
