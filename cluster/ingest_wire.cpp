@@ -70,8 +70,6 @@ msgpack::object_handle unpack_one(const char* data, std::size_t size, const msgp
 }
 
 /// Why msgpack refused some bytes; recorded in catch handlers, which must not allocate.
-enum class unpack_failure { array, map, str, bin_ext, depth, truncated, invalid, other };
-
 std::string request_failure_message(unpack_failure why, const decode_limits& limits) {
   switch (why) {
     case unpack_failure::array:
@@ -342,32 +340,10 @@ ingest_request decode_request(const char* data, std::size_t size, const decode_l
   auto code = errc::malformed;
   try {
     return decode_request_unguarded(data, size, limits);
-  } catch (const msgpack::array_size_overflow&) {
-    why = unpack_failure::array;
-  } catch (const msgpack::map_size_overflow&) {
-    why = unpack_failure::map;
-  } catch (const msgpack::str_size_overflow&) {
-    why = unpack_failure::str;
-  } catch (const msgpack::depth_size_overflow&) {
-    why = unpack_failure::depth;
-  } catch (const msgpack::size_overflow&) {
-    why = unpack_failure::bin_ext;
-  } catch (const msgpack::insufficient_bytes&) {
-    why = unpack_failure::truncated;
-  } catch (const msgpack::parse_error&) {
-    why = unpack_failure::invalid;
   } catch (...) {
-    // Anything else, std::bad_alloc included, refuses the bytes rather than the node.
-    why = unpack_failure::other;
+    why = classify(std::current_exception());
   }
-  switch (why) {
-    case unpack_failure::array:
-    case unpack_failure::map:
-    case unpack_failure::str:
-    case unpack_failure::bin_ext:
-    case unpack_failure::depth: code = errc::too_large; break;
-    default: break;
-  }
+  if (over_limit(why)) code = errc::too_large;
   try {
     return fail(code, request_failure_message(why, limits));
   } catch (...) {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -62,6 +63,39 @@ inline const msgpack::object* find(const msgpack::object& map, std::string_view 
 
 inline std::string integer_text(const msgpack::object& o) {
   return o.type == msgpack::type::NEGATIVE_INTEGER ? std::to_string(o.via.i64) : std::to_string(o.via.u64);
+}
+
+/// Why msgpack-cxx refused bytes, from the exception it threw.
+enum class unpack_failure { array, map, str, bin_ext, depth, truncated, invalid, other };
+
+/// Classifies the exception `e` thrown while unpacking; never throws.
+inline unpack_failure classify(std::exception_ptr e) noexcept {
+  try {
+    std::rethrow_exception(e);
+  } catch (const msgpack::array_size_overflow&) {
+    return unpack_failure::array;
+  } catch (const msgpack::map_size_overflow&) {
+    return unpack_failure::map;
+  } catch (const msgpack::str_size_overflow&) {
+    return unpack_failure::str;
+  } catch (const msgpack::depth_size_overflow&) {
+    return unpack_failure::depth;
+  } catch (const msgpack::size_overflow&) {
+    return unpack_failure::bin_ext;
+  } catch (const msgpack::insufficient_bytes&) {
+    return unpack_failure::truncated;
+  } catch (const msgpack::parse_error&) {
+    return unpack_failure::invalid;
+  } catch (...) {
+    // Anything else, std::bad_alloc included, refuses the bytes rather than the process.
+    return unpack_failure::other;
+  }
+}
+
+/// A limit that was hit is too_large; anything else is malformed.
+inline bool over_limit(unpack_failure why) noexcept {
+  return why == unpack_failure::array || why == unpack_failure::map || why == unpack_failure::str ||
+         why == unpack_failure::bin_ext || why == unpack_failure::depth;
 }
 
 }  // namespace alert::wire::detail

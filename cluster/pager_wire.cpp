@@ -136,8 +136,6 @@ std::string version_and_type(const msgpack::object& top) {
 }
 
 /// Why msgpack refused some bytes; recorded in catch handlers, which must not allocate.
-enum class unpack_failure { array, map, str, bin_ext, depth, truncated, invalid, other };
-
 std::string failure_message(unpack_failure why) {
   switch (why) {
     case unpack_failure::array:
@@ -175,34 +173,10 @@ result<T> guarded(F decode, const char* data, std::size_t size) {
       have_detail = true;
     } catch (...) {
     }
-  } catch (const msgpack::array_size_overflow&) {
-    why = unpack_failure::array;
-  } catch (const msgpack::map_size_overflow&) {
-    why = unpack_failure::map;
-  } catch (const msgpack::str_size_overflow&) {
-    why = unpack_failure::str;
-  } catch (const msgpack::depth_size_overflow&) {
-    why = unpack_failure::depth;
-  } catch (const msgpack::size_overflow&) {
-    why = unpack_failure::bin_ext;
-  } catch (const msgpack::insufficient_bytes&) {
-    why = unpack_failure::truncated;
-  } catch (const msgpack::parse_error&) {
-    why = unpack_failure::invalid;
   } catch (...) {
-    // Anything else, std::bad_alloc included, refuses the bytes rather than the process.
-    why = unpack_failure::other;
+    why = classify(std::current_exception());
   }
-  if (!have_detail) {
-    switch (why) {
-      case unpack_failure::array:
-      case unpack_failure::map:
-      case unpack_failure::str:
-      case unpack_failure::bin_ext:
-      case unpack_failure::depth: code = errc::too_large; break;
-      default: break;
-    }
-  }
+  if (!have_detail && over_limit(why)) code = errc::too_large;
   try {
     return status{code, have_detail ? std::move(detail) : failure_message(why)};
   } catch (...) {
