@@ -15,9 +15,34 @@ bool settled(page_status s) {
 
 bool in_step(const page& p, const escalation_state& st) { return p.level == st.level && p.repeat == st.repeat; }
 
-// Pages every target of the current step.
+// Nobody of the current step can take the alert: each page was rejected or could not be sent.
+bool step_exhausted(const escalation_state& st) {
+  return std::all_of(st.pages.begin(), st.pages.end(), [&](const page& q) {
+    return !in_step(q, st) || q.status == page_status::rejected || (q.status == page_status::sent && q.unreachable);
+  });
+}
+
+bool last_step(const escalation_policy& policy, const escalation_state& st) {
+  return st.level + 1 >= policy.levels.size() && st.repeat - st.base >= policy.repeat;
+}
+
+// Pages every target of the current step. Pages of the step before stay (a late accept
+// still counts); older ones are forgotten, so a long escalation's record stays small.
 void page_step(const escalation_policy& policy, escalation_state& st, epoch_ms now,
                std::vector<escalation_action>& out) {
+  if (st.level >= policy.levels.size()) st.level = static_cast<unsigned>(policy.levels.size() - 1);
+  std::vector<page> kept;
+  unsigned prev_level = 0, prev_repeat = 0;
+  bool have_prev = false;
+  for (const auto& p : st.pages)
+    if (!have_prev || p.repeat > prev_repeat || (p.repeat == prev_repeat && p.level > prev_level)) {
+      prev_level = p.level;
+      prev_repeat = p.repeat;
+      have_prev = true;
+    }
+  for (auto& p : st.pages)
+    if (p.level == prev_level && p.repeat == prev_repeat) kept.push_back(std::move(p));
+  st.pages.swap(kept);
   const auto& lvl = policy.levels[st.level];
   for (const auto& target : lvl.targets) {
     page p;
@@ -40,7 +65,7 @@ void advance(const escalation_policy& policy, escalation_state& st, epoch_ms now
   const auto last = static_cast<unsigned>(policy.levels.size() - 1);
   if (st.level < last) {
     ++st.level;
-  } else if (st.repeat < policy.repeat) {
+  } else if (st.repeat - st.base < policy.repeat) {
     ++st.repeat;
     st.level = 0;
   } else {
@@ -126,11 +151,8 @@ void on_page_status(const escalation_policy& policy, escalation_state& st, const
       p.status = page_status::rejected;
       p.by = by;
       p.next_redeliver = 0;
-      if (st.at != escalation_state::phase::paging || !in_step(p, st)) return;
-      bool all_rejected = std::all_of(st.pages.begin(), st.pages.end(), [&](const page& q) {
-        return !in_step(q, st) || q.status == page_status::rejected;
-      });
-      if (all_rejected) advance(policy, st, now, out);
+      if (st.at != escalation_state::phase::paging || !in_step(p, st) || last_step(policy, st)) return;
+      if (step_exhausted(st)) advance(policy, st, now, out);
       return;
     }
     case page_status::sent:
@@ -144,11 +166,7 @@ void on_escalation_timer(const escalation_policy& policy, escalation_state& st, 
   if (st.at == escalation_state::phase::acknowledged) {
     if (st.ack_deadline == 0 || now < st.ack_deadline) return;
     // Acknowledged but still open too long: page again from the first level.
-    st.at = escalation_state::phase::paging;
-    st.ack_deadline = 0;
-    st.level = 0;
-    ++st.repeat;
-    page_step(policy, st, now, out);
+    restart_escalation(policy, st, now, out);
     return;
   }
   if (st.at != escalation_state::phase::paging) return;
@@ -165,6 +183,46 @@ void on_escalation_timer(const escalation_policy& policy, escalation_state& st, 
     p.next_redeliver = now + std::min(wait, policy.redeliver_max_ms);
     out.push_back({escalation_action::type::send, p, {}});
   }
+}
+
+void on_page_unreachable(const escalation_policy& policy, escalation_state& st, const std::string& id,
+                         epoch_ms now, std::vector<escalation_action>& out) {
+  auto it = std::find_if(st.pages.begin(), st.pages.end(), [&](const page& p) { return p.id == id; });
+  if (it == st.pages.end() || it->status != page_status::sent) return;
+  it->unreachable = true;
+  if (st.at != escalation_state::phase::paging || !in_step(*it, st) || last_step(policy, st)) return;
+  if (step_exhausted(st)) advance(policy, st, now, out);
+}
+
+void on_gateway_available(const escalation_policy& policy, escalation_state& st,
+                          const std::vector<std::string>& targets, epoch_ms now,
+                          std::vector<escalation_action>& out) {
+  if (st.at != escalation_state::phase::paging) return;
+  auto served = [&](const std::string& t) {
+    return std::any_of(targets.begin(), targets.end(), [&](const std::string& x) { return x == t || x == "*"; });
+  };
+  for (auto& p : st.pages) {
+    if (!in_step(p, st) || p.status != page_status::sent || !served(p.target)) continue;
+    ++p.sends;
+    p.unreachable = false;
+    p.next_redeliver = now + policy.redeliver_ms;
+    out.push_back({escalation_action::type::send, p, {}});
+  }
+}
+
+void restart_escalation(const escalation_policy& policy, escalation_state& st, epoch_ms now,
+                        std::vector<escalation_action>& out) {
+  st.policy = policy.id;
+  if (policy.levels.empty()) {
+    st.at = escalation_state::phase::done;
+    return;
+  }
+  st.at = escalation_state::phase::paging;
+  st.ack_deadline = 0;
+  st.level = 0;
+  ++st.repeat;
+  st.base = st.repeat;
+  page_step(policy, st, now, out);
 }
 
 void on_alert_acknowledged(const escalation_policy& policy, escalation_state& st, epoch_ms now,

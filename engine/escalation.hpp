@@ -73,6 +73,7 @@ struct page {
   epoch_ms first_sent = 0;
   epoch_ms next_redeliver = 0;    ///< when to send again if still not received
   std::string by;                 ///< who accepted or rejected
+  bool unreachable = false;       ///< no connected gateway served its target when last sent
 };
 
 /// Escalation of one alert.
@@ -82,6 +83,11 @@ struct escalation_state {
   enum class phase : std::uint8_t { paging, acknowledged, done } at = phase::paging;
   unsigned level = 0;
   unsigned repeat = 0;
+  /// The repeat at which the current run of the policy began. A run starts at the first
+  /// page, after an acknowledgement timed out, when a silenced alert resurfaces and when a
+  /// rise in priority moves the alert to another policy; repeat keeps counting across runs
+  /// so that no two steps ever share a page id.
+  unsigned base = 0;
   epoch_ms level_deadline = 0;  ///< paging: when the current level times out
   epoch_ms ack_deadline = 0;    ///< acknowledged: when paging starts again (0: never)
   std::vector<page> pages;      ///< the current step's pages
@@ -105,7 +111,8 @@ escalation_state start_escalation(const escalation_policy& policy, const alert_r
 
 /// A gateway's status for a page. `received` (and later stages) stops redelivery; `accepted`
 /// acknowledges the alert and cancels the step's other pages; `rejected` escalates at once
-/// when every page of the step has been rejected. Unknown or stale page ids change nothing.
+/// when every page of the step has been rejected or is unreachable (except at the policy's
+/// last step, which waits for its timeout). Unknown or stale page ids change nothing.
 void on_page_status(const escalation_policy& policy, escalation_state& st, const std::string& page_id,
                     page_status status, const std::string& by, epoch_ms now, std::vector<escalation_action>& out);
 
@@ -115,6 +122,26 @@ void on_page_status(const escalation_policy& policy, escalation_state& st, const
 /// means no page.
 void on_escalation_timer(const escalation_policy& policy, escalation_state& st, epoch_ms now,
                          std::vector<escalation_action>& out);
+
+/// No connected gateway serves the target of page `page_id` (the caller found none when
+/// sending it). When every page of the current step is unreachable or rejected, the next
+/// step is paged at once, except at the policy's last step, which waits for its timeout so
+/// that an unreachable last level is retried rather than paged in a loop. The page stays
+/// due for redelivery, in case a gateway for its target connects.
+void on_page_unreachable(const escalation_policy& policy, escalation_state& st, const std::string& page_id,
+                         epoch_ms now, std::vector<escalation_action>& out);
+
+/// A gateway serving `targets` ("*": every target) connected: the current step's pages to
+/// those targets that it has not received are sent again now.
+void on_gateway_available(const escalation_policy& policy, escalation_state& st,
+                          const std::vector<std::string>& targets, epoch_ms now,
+                          std::vector<escalation_action>& out);
+
+/// Starts a new run of `policy` from its first level (a silenced alert resurfaced, or its
+/// priority rose and it now routes to `policy`). Outstanding pages of the old run are left
+/// as they are: a responder who accepts one still acknowledges the alert.
+void restart_escalation(const escalation_policy& policy, escalation_state& st, epoch_ms now,
+                        std::vector<escalation_action>& out);
 
 /// The alert was acknowledged (by a person or through a page), resolved or silenced.
 void on_alert_acknowledged(const escalation_policy& policy, escalation_state& st, epoch_ms now,

@@ -189,6 +189,7 @@ std::string encode_escalation(const escalation_record& r) {
   out += static_cast<char>(st.at);
   bytes::put_u64_le(out, st.level);
   bytes::put_u64_le(out, st.repeat);
+  bytes::put_u64_le(out, st.base);
   bytes::put_u64_le(out, static_cast<std::uint64_t>(st.level_deadline));
   bytes::put_u64_le(out, static_cast<std::uint64_t>(st.ack_deadline));
   bytes::put_u64_le(out, st.pages.size());
@@ -202,6 +203,7 @@ std::string encode_escalation(const escalation_record& r) {
     bytes::put_u64_le(out, static_cast<std::uint64_t>(p.first_sent));
     bytes::put_u64_le(out, static_cast<std::uint64_t>(p.next_redeliver));
     bytes::put_str(out, p.by);
+    out += static_cast<char>(p.unreachable ? 1 : 0);
   }
   put_alert(out, r.alert);
   return out;
@@ -220,6 +222,7 @@ result<escalation_record> decode_escalation(std::string_view data) {
   st.at = static_cast<escalation_state::phase>(phase);
   st.level = static_cast<unsigned>(in.u64());
   st.repeat = static_cast<unsigned>(in.u64());
+  st.base = static_cast<unsigned>(in.u64());
   st.level_deadline = static_cast<epoch_ms>(in.u64());
   st.ack_deadline = static_cast<epoch_ms>(in.u64());
   auto n = in.u64();
@@ -236,6 +239,7 @@ result<escalation_record> decode_escalation(std::string_view data) {
     p.first_sent = static_cast<epoch_ms>(in.u64());
     p.next_redeliver = static_cast<epoch_ms>(in.u64());
     p.by = in.str();
+    p.unreachable = in.u8() != 0;
     st.pages.push_back(std::move(p));
   }
   if (!get_alert(in, r.alert) || in.failed() || !in.at_end()) return bad();

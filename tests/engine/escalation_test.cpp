@@ -209,3 +209,68 @@ TEST_CASE("page statuses have stable names") {
   CHECK(to_string(page_status::accepted) == "accepted");
   CHECK_FALSE(page_status_from_string("ok").has_value());
 }
+
+TEST_CASE("an unreachable step moves on at once, but the last step waits for its timeout") {
+  auto pol = two_levels();
+  std::vector<escalation_action> acts;
+  auto st = start_escalation(pol, spo2_alert(), t0, acts);
+  acts.clear();
+  on_page_unreachable(pol, st, L0A, t0, acts);
+  CHECK(acts.empty());  // nurse-b's gateway is there
+  on_page_status(pol, st, L0B, page_status::rejected, "nurse.b", t0 + 1000, acts);
+  CHECK(sent_ids(acts) == std::vector<std::string>{L1});
+  acts.clear();
+  // Nobody serves the charge nurse either: the last step is not paged again in a loop...
+  on_page_unreachable(pol, st, L1, t0 + 1000, acts);
+  CHECK(acts.empty());
+  CHECK(st.level == 1);
+  // ...it stays due for redelivery, and a rejection there waits for the timeout too.
+  CHECK(next_due(st) == t0 + 1000 + 10'000);
+  on_page_status(pol, st, L1, page_status::rejected, "charge", t0 + 2000, acts);
+  CHECK(acts.empty());
+  on_escalation_timer(pol, st, t0 + 1000 + 300'000, acts);
+  CHECK(sent_ids(acts) == std::vector<std::string>{"d/oxi-1/spo2_low/1@1.1/charge-nurse"});
+}
+
+TEST_CASE("a gateway that connects gets the current step's pages it has not received at once") {
+  auto pol = two_levels();
+  std::vector<escalation_action> acts;
+  auto st = start_escalation(pol, spo2_alert(), t0, acts);
+  on_page_unreachable(pol, st, L0A, t0, acts);
+  on_page_status(pol, st, L0B, page_status::received, "", t0 + 1, acts);
+  acts.clear();
+  on_gateway_available(pol, st, {"nurse-b"}, t0 + 500, acts);
+  CHECK(acts.empty());  // nurse-b already has its page
+  on_gateway_available(pol, st, {"*"}, t0 + 600, acts);
+  CHECK(sent_ids(acts) == std::vector<std::string>{L0A});
+  CHECK_FALSE(st.pages[0].unreachable);
+  CHECK(st.pages[0].sends == 2);
+}
+
+TEST_CASE("a restarted escalation runs the whole policy again under page ids never used before") {
+  auto pol = two_levels(1);
+  std::vector<escalation_action> acts;
+  auto st = start_escalation(pol, spo2_alert(), t0, acts);
+  on_escalation_timer(pol, st, st.level_deadline, acts);  // level 1, repeat 0
+  on_alert_closed(st, "silenced", acts);
+  acts.clear();
+  restart_escalation(pol, st, t0 + 900'000, acts);  // the silence expired
+  CHECK(sent_ids(acts) == std::vector<std::string>{"d/oxi-1/spo2_low/1@0.1/nurse-a", "d/oxi-1/spo2_low/1@0.1/nurse-b"});
+  CHECK(st.at == escalation_state::phase::paging);
+  std::vector<std::string> steps;
+  for (int i = 0; i < 4; ++i) {
+    on_escalation_timer(pol, st, st.level_deadline, acts);
+    steps.push_back(std::to_string(st.level) + "." + std::to_string(st.repeat));
+  }
+  // A full run (two passes) again, counted from the restart.
+  CHECK(steps == std::vector<std::string>{"1.1", "0.2", "1.2", "1.3"});
+}
+
+TEST_CASE("an escalation keeps the pages of two steps only") {
+  auto pol = two_levels();
+  std::vector<escalation_action> acts;
+  auto st = start_escalation(pol, spo2_alert(), t0, acts);
+  for (int i = 0; i < 50; ++i) on_escalation_timer(pol, st, st.level_deadline, acts);
+  CHECK(st.pages.size() == 2);
+  CHECK(st.pages[0].repeat + 1 == st.pages[1].repeat);
+}

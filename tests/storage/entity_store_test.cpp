@@ -293,6 +293,8 @@ TEST_CASE("an escalation in progress survives storage at the step it reached") {
   on_page_status(pol, st, st.pages[0].id, page_status::rejected, "nurse.a", 2000, acts);
   on_escalation_timer(pol, st, 121'000, acts);  // level 1 now
   REQUIRE(st.level == 1);
+  on_page_unreachable(pol, st, st.pages[2].id, 121'000, acts);
+  st.base = 7;  // as after restarts of the policy
   REQUIRE(j->put_snapshot(escalation_key(a.id), encode_escalation({st, a}), true).is_ok());
   REQUIRE(j->put_snapshot(escalation_key("d/oxi-2/spo2_low/1"), encode_escalation({st, a}), true).is_ok());
   REQUIRE(j->put_snapshot("d/oxi-1", "not an escalation").is_ok());
@@ -312,6 +314,9 @@ TEST_CASE("an escalation in progress survives storage at the step it reached") {
   CHECK(back.pages[0].status == page_status::rejected);
   CHECK(back.pages[0].by == "nurse.a");
   CHECK(back.pages[2].id == st.pages[2].id);
+  CHECK(back.pages[2].unreachable);
+  CHECK_FALSE(back.pages[1].unreachable);
+  CHECK(back.base == 7);
   CHECK(found[0].alert.summary == a.summary);
   CHECK(next_due(back) == next_due(st));
   REQUIRE(j->delete_snapshot(escalation_key("d/oxi-2/spo2_low/1")).is_ok());
