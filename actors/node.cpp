@@ -2,8 +2,10 @@
 
 #include <zmq.hpp>
 
+#include "actors/escalator.hpp"
 #include "actors/shard_host.hpp"
 #include "cluster/ingest_server.hpp"
+#include "cluster/pager_server.hpp"
 #include "config/rules_file.hpp"
 #include "engine/log.hpp"
 #include "storage/entity_store.hpp"
@@ -42,17 +44,14 @@ private:
 
 }  // namespace
 
-result<std::shared_ptr<const rule_set>> load_rules(const config::node_options& opts) {
+result<loaded_rules> load_rules(const config::node_options& opts) {
   auto loaded = opts.rules_file.empty() ? config::parse_rules(config::default_rules_yaml())
                                         : config::load_rules_file(opts.rules_file);
   if (!loaded.rules)
     return status{errc::config_error,
                   config::format_problems(opts.rules_file.empty() ? "(built-in rules)" : opts.rules_file, loaded.problems)};
-  if (loaded.escalation && !loaded.escalation->policies.empty())
-    log(log_level::warn, "node", "escalation_not_active",
-        {{"policies", std::to_string(loaded.escalation->policies.size())},
-         {"msg", "escalation policies are checked but not used yet: alerts are journaled and logged, not paged"}});
-  return std::shared_ptr<const rule_set>{std::make_shared<rule_set>(std::move(*loaded.rules))};
+  return loaded_rules{std::make_shared<const rule_set>(std::move(*loaded.rules)),
+                      std::make_shared<const escalation_config>(std::move(*loaded.escalation))};
 }
 
 struct node::impl {
@@ -61,7 +60,9 @@ struct node::impl {
   caf::actor_system_config caf_cfg;
   std::unique_ptr<caf::actor_system> sys;
   caf::actor host;
+  caf::actor escalator;
   zmq::context_t ctx{1};
+  std::unique_ptr<cluster::pager_server> pager;
   std::unique_ptr<storage::journal> journal;
   std::unique_ptr<journal_backend> backend;
   std::unique_ptr<cluster::ingest_server> ingest;
@@ -90,20 +91,55 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
   p->caf_cfg.set("scheduler.policy", caf::atom("sharing"));
   p->caf_cfg.set("logger.verbosity", caf::atom("quiet"));
   p->sys = std::make_unique<caf::actor_system>(p->caf_cfg);
+  // Stops what started so far when a later step fails.
+  auto abandon = [&p](status why) -> status {
+    for (auto* a : {&p->host, &p->escalator})
+      if (*a) caf::anon_send(*a, actors::shutdown_atom::value);
+    p->sys->await_all_actors_done();
+    if (p->pager) p->pager->stop();
+    p->journal->close();
+    return why;
+  };
+
+  // The escalator first: it loads the escalations in progress before any alert can reach it.
+  actors::escalator_config ec;
+  ec.journal = p->journal.get();
+  ec.clock = &clock;
+  ec.policies = rules->escalation;
+  ec.grace_ms = opts.pager_grace_ms;
+  ec.tick_interval = std::chrono::milliseconds{opts.rules_tick_ms};
+  p->escalator = actors::spawn_escalator(*p->sys, std::move(ec));
+  cluster::pager_options po;
+  po.endpoint = opts.pager_endpoint;
+  po.max_message_bytes = opts.pager_max_message_bytes;
+  cluster::pager_events pe;
+  pe.on_status = [esc = p->escalator](const std::string& gateway, const wire::pager_status& st) {
+    caf::anon_send(esc, actors::page_status_atom::value, gateway, st.page_id, st.status, st.by);
+  };
+  pe.on_hello = [esc = p->escalator](const wire::pager_hello& h) {
+    caf::anon_send(esc, actors::hello_atom::value, h.targets);
+  };
+  auto pager = cluster::pager_server::start(p->ctx, po, std::move(pe));
+  if (!pager) return abandon(pager.error());
+  p->pager = std::move(*pager);
+
   actors::host_config hc;
   hc.journal = p->journal.get();
   hc.clock = &clock;
   hc.idle_timeout = std::chrono::milliseconds{opts.entity_idle_timeout_ms};
-  hc.rules = *rules;
+  hc.rules = rules->rules;
   auto stored = p->journal->get_snapshot("n/silences");
-  if (!stored) return stored.error();
+  if (!stored) return abandon(stored.error());
   if (*stored) {
     auto decoded = storage::decode_silences(**stored);
-    if (!decoded) return decoded.error();
+    if (!decoded) return abandon(decoded.error());
     hc.silences = std::move(decoded->first);
     hc.next_silence = decoded->second;
   }
-  hc.on_alert_events = std::move(hooks.on_alert_events);
+  hc.on_alert_events = [esc = p->escalator, user = std::move(hooks.on_alert_events)](const std::vector<alert_event>& events) {
+    caf::anon_send(esc, events);
+    if (user) user(events);
+  };
   hc.tick_interval = std::chrono::milliseconds{opts.rules_tick_ms};
   hc.snapshot_every = opts.entity_snapshot_every;
   hc.max_restarts = opts.supervision_max_restarts;
@@ -111,6 +147,7 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
   hc.on_device_reading = std::move(hooks.on_device_reading);
   hc.on_quarantine = std::move(hooks.on_quarantine);
   p->host = actors::spawn_shard_host(*p->sys, std::move(hc));
+  caf::anon_send(p->escalator, actors::start_atom::value, p->host, actors::pager_handle{p->pager.get()});
   p->backend = std::make_unique<journal_backend>(*p->journal, p->host);
 
   cluster::ingest_options io;
@@ -119,15 +156,13 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
   io.limits.max_readings = opts.ingest_max_batch_readings;
   io.max_future_ms = opts.ingest_max_future_ms;
   auto server = cluster::ingest_server::start(p->ctx, io, *p->backend, clock);
-  if (!server) {
-    caf::anon_send(p->host, actors::shutdown_atom::value);
-    p->sys->await_all_actors_done();
-    p->journal->close();
-    return server.error();
-  }
+  if (!server) return abandon(server.error());
   p->ingest = std::move(*server);
   log(log_level::info, "node", "started",
-      {{"node", opts.node_id}, {"data_dir", opts.data_dir}, {"ingest", p->ingest->endpoint()}});
+      {{"node", opts.node_id},
+       {"data_dir", opts.data_dir},
+       {"ingest", p->ingest->endpoint()},
+       {"pager", p->pager->endpoint()}});
   return std::unique_ptr<node>{new node{std::move(p)}};
 }
 
@@ -144,12 +179,20 @@ void node::stop() {
   // Every append has completed (the endpoint drained), so the host has every reading; the
   // entities snapshot and stop before the database closes.
   caf::anon_send(impl_->host, actors::shutdown_atom::value);
+  // Escalations are persisted at each step; the escalator just stops. The pager endpoint
+  // outlives it (the escalator sends through it), then goes.
+  caf::anon_send(impl_->escalator, actors::shutdown_atom::value);
   impl_->sys->await_all_actors_done();
+  impl_->pager->stop();
   impl_->journal->close();
   log(log_level::info, "node", "stopped", {{"accepted", std::to_string(impl_->ingest->stats().accepted)}});
 }
 
 const std::string& node::ingest_endpoint() const { return impl_->ingest->endpoint(); }
+
+const std::string& node::pager_endpoint() const { return impl_->pager->endpoint(); }
+
+std::vector<std::string> node::gateways() const { return impl_->stopped ? std::vector<std::string>{} : impl_->pager->gateways(); }
 
 namespace {
 template <class T, class... Ts>
@@ -174,17 +217,29 @@ result<patient_state> node::patient(const patient_id& id) const {
 }
 
 void node::tick() {
-  if (!impl_->stopped) caf::anon_send(impl_->host, actors::tick_atom::value);
+  if (impl_->stopped) return;
+  caf::anon_send(impl_->host, actors::tick_atom::value);
+  caf::anon_send(impl_->escalator, actors::tick_atom::value);
 }
+
+namespace {
+// Node-level alerts (an unreachable pager target) and quarantine alerts, whose entity no
+// longer runs, are acknowledged and resolved by the escalator; the rest by their entity.
+bool escalator_owns(const std::string& alert_id) {
+  return alert_id.rfind("n/", 0) == 0 || alert_id.find("/quarantined/") != std::string::npos;
+}
+}  // namespace
 
 result<std::vector<alert_event>> node::acknowledge(const std::string& alert_id, const std::string& by) {
   if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
-  return ask<std::vector<alert_event>>(*impl_->sys, impl_->host, actors::ack_atom::value, alert_id, by);
+  return ask<std::vector<alert_event>>(*impl_->sys, escalator_owns(alert_id) ? impl_->escalator : impl_->host,
+                                       actors::ack_atom::value, alert_id, by);
 }
 
 result<std::vector<alert_event>> node::resolve(const std::string& alert_id, const std::string& by) {
   if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
-  return ask<std::vector<alert_event>>(*impl_->sys, impl_->host, actors::resolve_atom::value, alert_id, by);
+  return ask<std::vector<alert_event>>(*impl_->sys, escalator_owns(alert_id) ? impl_->escalator : impl_->host,
+                                       actors::resolve_atom::value, alert_id, by);
 }
 
 status node::reload_rules() {
@@ -194,8 +249,11 @@ status node::reload_rules() {
     log(log_level::error, "node", "rules_reload_rejected", {{"problems", rules.error().message()}});
     return rules.error();
   }
-  caf::anon_send(impl_->host, actors::rules_atom::value, *rules);
-  log(log_level::info, "node", "rules_reloaded", {{"rules", std::to_string((*rules)->rules.size())}});
+  caf::anon_send(impl_->host, actors::rules_atom::value, rules->rules);
+  caf::anon_send(impl_->escalator, actors::rules_atom::value, rules->escalation);
+  log(log_level::info, "node", "rules_reloaded",
+      {{"rules", std::to_string(rules->rules->rules.size())},
+       {"policies", std::to_string(rules->escalation->policies.size())}});
   return {};
 }
 
@@ -220,6 +278,11 @@ result<std::vector<silence>> node::silences() const {
 result<std::vector<alert_event>> node::alert_history(const std::string& alert_id) const {
   if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
   return impl_->journal->alert_history(alert_id);
+}
+
+result<std::vector<escalation_state>> node::escalations() const {
+  if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
+  return ask<std::vector<escalation_state>>(*impl_->sys, impl_->escalator, actors::escalations_atom::value);
 }
 
 std::vector<std::string> node::quarantined() const {

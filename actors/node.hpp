@@ -10,6 +10,7 @@
 
 #include "config/node_options.hpp"
 #include "engine/entity.hpp"
+#include "engine/escalation.hpp"
 #include "engine/reading.hpp"
 #include "engine/rules.hpp"
 #include "engine/status.hpp"
@@ -46,9 +47,15 @@ struct node_hooks {
   std::function<void(const std::vector<alert_event>&)> on_alert_events;
 };
 
+/// The rules file as a node uses it: rules, and escalation policies with their routes.
+struct loaded_rules {
+  std::shared_ptr<const rule_set> rules;
+  std::shared_ptr<const escalation_config> escalation;
+};
+
 /// Loads the rules named by the options (or the built-in default); errc::config_error with
 /// every problem as "FILE:LINE:COL: reason" lines.
-result<std::shared_ptr<const rule_set>> load_rules(const config::node_options& opts);
+result<loaded_rules> load_rules(const config::node_options& opts);
 
 /// A running node.
 class node {
@@ -66,6 +73,10 @@ public:
 
   /// The ingest endpoint as bound (port resolved).
   const std::string& ingest_endpoint() const;
+  /// The pager endpoint as bound (port resolved).
+  const std::string& pager_endpoint() const;
+  /// Names of the pager gateways connected now.
+  std::vector<std::string> gateways() const;
 
   node_stats stats() const;
 
@@ -76,9 +87,11 @@ public:
   /// Entities quarantined by supervision ("d/<id>", "p/<id>").
   std::vector<std::string> quarantined() const;
 
-  /// Checks no-data rules now (the node does this every rules.tick-ms by itself).
+  /// Checks no-data rules and due escalation timers now, on the node clock (the node does
+  /// this every rules.tick-ms by itself).
   void tick();
   /// Acknowledges an open alert; the transitions (none: no such firing alert) once durable.
+  /// Stops its escalation and cancels its outstanding pages.
   result<std::vector<alert_event>> acknowledge(const std::string& alert_id, const std::string& by);
   /// Resolves an open alert by hand.
   result<std::vector<alert_event>> resolve(const std::string& alert_id, const std::string& by);
@@ -93,6 +106,9 @@ public:
   result<std::vector<silence>> silences() const;
   /// The journaled transitions of one alert.
   result<std::vector<alert_event>> alert_history(const std::string& alert_id) const;
+  /// The escalations the node keeps (alerts being paged, acknowledged with a re-page timer,
+  /// or silenced), in alert id order.
+  result<std::vector<escalation_state>> escalations() const;
 
 private:
   struct impl;

@@ -60,6 +60,15 @@ result<parsed_command> parse_command_line(int argc, const char* const argv[],
        "how far a device timestamp may run ahead of the node clock before timestamp_in_future")
       ("ingest.max-pending-readings", po::value(&o.ingest_max_pending_readings)->default_value(d.ingest_max_pending_readings),
        "readings waiting for the disk before new requests are answered overloaded");
+  po::options_description pager{"Pager (escalation to pager gateways, docs/protocol.md)"};
+  pager.add_options()
+      ("pager.endpoint", po::value(&o.pager_endpoint)->default_value(d.pager_endpoint),
+       "ZeroMQ endpoint the pager ROUTER binds; gateways connect here and say hello")
+      ("pager.max-message-bytes", po::value(&o.pager_max_message_bytes)->default_value(d.pager_max_message_bytes),
+       "largest gateway message; larger ones are answered too_large")
+      ("pager.grace-ms", po::value(&o.pager_grace_ms)->default_value(d.pager_grace_ms),
+       "after start, how long a target may have no gateway before its pages count as unreachable "
+       "(escalate and raise a technical alert); lets gateways reconnect to a restarted node");
   po::options_description journal{"Journal"};
   journal.add_options()
       ("journal.sync", po::value(&o.journal_sync)->default_value(d.journal_sync),
@@ -81,7 +90,7 @@ result<parsed_command> parse_command_line(int argc, const char* const argv[],
       ("rules.tick-ms", po::value(&o.rules_tick_ms)->default_value(d.rules_tick_ms),
        "how often no-data (device silent) rules are checked");
   po::options_description all{"alertd options (command line > environment ALERT_* > config file > defaults)"};
-  all.add(general).add(ingest).add(journal).add(entities).add(rules);
+  all.add(general).add(ingest).add(pager).add(journal).add(entities).add(rules);
 
   std::map<std::string, std::string> env_to_option;
   for (const auto& opt : all.options()) env_to_option[env_name(opt->long_name())] = opt->long_name();
@@ -155,6 +164,13 @@ status validate(const node_options& o) {
   if (o.entity_idle_timeout_ms < 1) return bad("entity.idle-timeout-ms must be positive");
   if (o.entity_snapshot_every < 1) return bad("entity.snapshot-every must be positive");
   if (o.supervision_window_ms < 1) return bad("supervision.window-ms must be positive");
+  if (!endpoint_ok(o.pager_endpoint))
+    return bad("pager.endpoint '" + o.pager_endpoint + "' must start with tcp://, ipc:// or inproc://");
+  if (o.pager_endpoint == o.ingest_endpoint && o.pager_endpoint.find(":*") == std::string::npos)
+    return bad("pager.endpoint and ingest.endpoint must differ");
+  if (o.pager_max_message_bytes < 1024 || o.pager_max_message_bytes > (1 << 20))
+    return bad("pager.max-message-bytes must be between 1024 and 1048576");
+  if (o.pager_grace_ms < 0 || o.pager_grace_ms > 3'600'000) return bad("pager.grace-ms must be between 0 and 3600000");
   if (o.rules_tick_ms < 10) return bad("rules.tick-ms must be at least 10");
   return {};
 }

@@ -24,6 +24,12 @@ struct node_options {
   std::int64_t ingest_max_future_ms = 5 * 60 * 1000;  ///< clock skew allowed for device ts
   std::size_t ingest_max_pending_readings = 200000;   ///< beyond this: overloaded
 
+  std::string pager_endpoint = "tcp://127.0.0.1:7601";  ///< pager gateways connect here
+  std::size_t pager_max_message_bytes = 64 * 1024;      ///< larger gateway messages get too_large
+  /// After start, how long pages may find no gateway for their target before they count as
+  /// unreachable (gateways reconnect to a restarted node within their hello interval).
+  std::int64_t pager_grace_ms = 15 * 1000;
+
   bool journal_sync = true;  ///< fsync the WAL before acking (never off in production)
 
   std::int64_t entity_idle_timeout_ms = 5 * 60 * 1000;  ///< idle entities passivate after this

@@ -504,20 +504,45 @@ result<std::optional<std::string>> journal::get_snapshot(const std::string& key)
   return std::optional<std::string>{std::move(value)};
 }
 
-status journal::append_event(epoch_ms at, const std::string& kind, const std::string& entity,
-                             const std::string& detail) {
-  std::lock_guard<std::mutex> lock{event_mutex_};
-  std::string key;
-  put_u64_be(key, event_counter_++);
+namespace {
+std::string encode_node_event(epoch_ms at, const std::string& kind, const std::string& entity,
+                              const std::string& detail) {
   std::string value;
   put_u64_le(value, static_cast<std::uint64_t>(at));
   for (const auto* part : {&kind, &entity, &detail}) {
     put_u64_le(value, part->size());
     value += *part;
   }
+  return value;
+}
+}  // namespace
+
+status journal::append_event(epoch_ms at, const std::string& kind, const std::string& entity,
+                             const std::string& detail) {
+  return write_snapshot_and_events({}, std::nullopt, {{at, kind, entity, detail}});
+}
+
+status journal::write_snapshot_and_events(const std::string& key, const std::optional<std::string>& bytes,
+                                          const std::vector<node_event>& events) {
+  std::lock_guard<std::mutex> lock{event_mutex_};
+  rocksdb::WriteBatch batch;
+  if (!key.empty()) {
+    auto s = bytes ? batch.Put(snapshot_cf_, key, *bytes) : batch.Delete(snapshot_cf_, key);
+    if (!s.ok()) return from_rocks(s, "writing snapshot");
+  }
+  const auto first = event_counter_.load();
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    std::string ekey;
+    put_u64_be(ekey, first + i);
+    const auto& e = events[i];
+    auto s = batch.Put(event_cf_, ekey, encode_node_event(e.at, e.kind, e.entity, e.detail));
+    if (!s.ok()) return from_rocks(s, "writing node event");
+  }
   rocksdb::WriteOptions wo;
   wo.sync = opts_.sync;
-  return from_rocks(db_->Put(wo, event_cf_, key, value), "writing node event");
+  auto st = from_rocks(db_->Write(wo, &batch), "writing snapshot and node events");
+  if (st) event_counter_ += events.size();
+  return st;
 }
 
 result<std::vector<journal::node_event>> journal::events() const {

@@ -133,13 +133,18 @@ public:
   /// Every journaled alert transition, by alert id then version; stops when fn returns false.
   status for_each_alert_event(const std::function<bool(const alert_event&)>& fn) const;
 
-  /// Appends a node event (supervision, quarantine, ...) durably, with the node time.
-  status append_event(epoch_ms at, const std::string& kind, const std::string& entity, const std::string& detail);
   /// A node event as stored.
   struct node_event {
     epoch_ms at;
     std::string kind, entity, detail;
   };
+  /// Appends a node event (supervision, quarantine, ...) durably, with the node time.
+  status append_event(epoch_ms at, const std::string& kind, const std::string& entity, const std::string& detail);
+  /// In one synced WriteBatch: stores the snapshot `key` (removes it when `bytes` is empty;
+  /// no snapshot when `key` is empty) and appends `events`. An escalation's new step and
+  /// the page events that record it become durable together, with one fsync.
+  status write_snapshot_and_events(const std::string& key, const std::optional<std::string>& bytes,
+                                   const std::vector<node_event>& events);
   /// Node events in order of appending.
   result<std::vector<node_event>> events() const;
 

@@ -48,7 +48,9 @@ int main(int argc, char** argv) {
         return exit_config;
       }
       std::cout << "configuration ok: node " << cmd->options.node_id << ", data-dir " << cmd->options.data_dir
-                << ", ingest " << cmd->options.ingest_endpoint << ", " << (*rules)->rules.size() << " rules from "
+                << ", ingest " << cmd->options.ingest_endpoint << ", pager " << cmd->options.pager_endpoint << ", "
+                << rules->rules->rules.size() << " rules and " << rules->escalation->policies.size()
+                << " escalation policies from "
                 << (cmd->options.rules_file.empty() ? "the built-in defaults" : cmd->options.rules_file) << "\n";
       return exit_ok;
     }
@@ -87,7 +89,7 @@ int main(int argc, char** argv) {
     return n.code() == errc::unavailable ? exit_unavailable : exit_failure;
   }
   // Tests and scripts wait for this line on stdout before they connect.
-  std::cout << "alertd ready ingest=" << (*n)->ingest_endpoint() << std::endl;
+  std::cout << "alertd ready ingest=" << (*n)->ingest_endpoint() << " pager=" << (*n)->pager_endpoint() << std::endl;
 
   node_stats last{};
   for (;;) {

@@ -36,6 +36,7 @@ config::node_options options(const test::temp_dir& dir) {
   std::ofstream{o.rules_file} << quiet_rules;
   o.data_dir = dir.sub("data");
   o.ingest_endpoint = "tcp://127.0.0.1:*";
+  o.pager_endpoint = "tcp://127.0.0.1:*";
   o.stats_interval_s = 0;
   o.entity_snapshot_every = 3;
   return o;

@@ -24,7 +24,7 @@ TEST_CASE("alertd refuses to start on a bad rules file with the configuration ex
   test::temp_dir dir;
   auto bad = dir.sub("bad.yaml");
   std::ofstream{bad} << "version: 1\nrules:\n  - id: x\n    kind: thresold\n";
-  test::process node{ALERT_ALERTD_PATH, {"--data-dir", dir.sub("data"), "--ingest.endpoint", "tcp://127.0.0.1:*",
+  test::process node{ALERT_ALERTD_PATH, {"--data-dir", dir.sub("data"), "--ingest.endpoint", "tcp://127.0.0.1:*", "--pager.endpoint", "tcp://127.0.0.1:*",
                                          "--rules", bad}};
   CHECK_FALSE(node.wait_for_line("alertd ready").has_value());
   CHECK(node.wait() == 2);
@@ -34,6 +34,6 @@ TEST_CASE("alertd --check validates the built-in rules too") {
   test::process check{ALERT_ALERTD_PATH, {"--check"}};
   auto line = check.wait_for_line("configuration ok");
   REQUIRE(line.has_value());
-  CHECK(line->find("rules from the built-in defaults") != std::string::npos);
+  CHECK(line->find("3 escalation policies from the built-in defaults") != std::string::npos);
   CHECK(check.wait() == 0);
 }

@@ -41,7 +41,8 @@ std::vector<reading_input> make_batch(std::uint64_t batch) {
 std::string start_node(test::process& p) {
   auto line = p.wait_for_line("alertd ready ingest=");
   REQUIRE(line.has_value());
-  return line->substr(std::string{"alertd ready ingest="}.size());
+  auto rest = line->substr(std::string{"alertd ready ingest="}.size());
+  return rest.substr(0, rest.find(' '));
 }
 
 }  // namespace
@@ -49,7 +50,7 @@ std::string start_node(test::process& p) {
 TEST_CASE("after SIGKILL mid-stream every acked reading is journaled exactly once") {
   test::temp_dir dir;
   const std::vector<std::string> args{"--data-dir", dir.sub("data"), "--ingest.endpoint", "tcp://127.0.0.1:*",
-                                      "--log-level", "warn"};
+                                      "--pager.endpoint", "tcp://127.0.0.1:*", "--log-level", "warn"};
   std::set<std::uint64_t> acked;
   std::uint64_t sent_batches = 0;
   {

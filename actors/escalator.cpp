@@ -1,0 +1,477 @@
+#include "actors/escalator.hpp"
+
+#include <map>
+#include <optional>
+
+#include "engine/log.hpp"
+#include "storage/entity_store.hpp"
+
+namespace alert::actors {
+namespace {
+
+using namespace caf;
+
+// The node-level technical alert for a target no gateway serves. Its id names the target
+// (pager names never hold '/') and the node time it was raised, so ids never repeat.
+constexpr std::string_view unreachable_entity = "n/pager";
+constexpr std::string_view unreachable_rule = "target_unreachable";
+const std::string unreachable_prefix = "n/pager/target_unreachable/";
+
+std::string target_of_unreachable(const std::string& alert_id) {
+  auto end = alert_id.rfind('/');
+  if (alert_id.rfind(unreachable_prefix, 0) != 0 || end < unreachable_prefix.size()) return {};
+  return alert_id.substr(unreachable_prefix.size(), end - unreachable_prefix.size());
+}
+
+// The alert a page id belongs to: "<alert id>@<level>.<repeat>/<target>", where a target
+// may hold '@' but never '/'.
+std::string alert_of_page(const std::string& page_id) {
+  auto slash = page_id.rfind('/');
+  if (slash == std::string::npos) return {};
+  auto at = page_id.rfind('@', slash);
+  return at == std::string::npos ? std::string{} : page_id.substr(0, at);
+}
+
+struct entry {
+  escalation_state st;
+  alert_record alert;
+};
+
+struct escalator_state {
+  escalator_config cfg;
+  actor host;
+  cluster::pager_server* pager = nullptr;
+  std::map<std::string, entry> live;               // by alert id; std::map: stable references
+  std::map<std::string, std::string> unreachable;  // target -> its open technical alert
+  epoch_ms started_at = 0;
+  std::uint64_t raised = 0;  // unreachable alerts raised in this run (for unique ids)
+  static inline const char* name = "escalator";
+};
+using esc_actor = stateful_actor<escalator_state>;
+
+error to_exit_reason(scheduled_actor*, std::exception_ptr& eptr) {
+  try {
+    std::rethrow_exception(eptr);
+  } catch (const std::exception& e) {
+    return make_error(sec::runtime_error, std::string{e.what()});
+  } catch (...) {
+    return make_error(sec::runtime_error, std::string{"unknown exception"});
+  }
+}
+
+// The policy an escalation runs under: its own, or (when a reload removed it) the one its
+// alert routes to now.
+const escalation_policy* policy_of(escalator_state& s, entry& e) {
+  if (!s.cfg.policies) return nullptr;
+  if (const auto* p = s.cfg.policies->find(e.st.policy)) return p;
+  const auto* p = s.cfg.policies->route(e.alert);
+  if (p) e.st.policy = p->id;
+  return p;
+}
+
+void persist(escalator_state& s, const entry& e, const std::vector<storage::journal::node_event>& events,
+             bool remove = false) {
+  std::optional<std::string> bytes;
+  if (!remove) bytes = storage::encode_escalation({e.st, e.alert});
+  if (auto st = s.cfg.journal->write_snapshot_and_events(storage::escalation_key(e.st.alert_id), bytes, events); !st)
+    log(log_level::error, "escalation", "persist_failed", {{"alert", e.st.alert_id}, {"error", st.to_string()}});
+}
+
+wire::pager_page to_wire(const entry& e, const page& p, epoch_ms now) {
+  wire::pager_page w;
+  w.page_id = p.id;
+  w.alert_id = e.alert.id;
+  w.target = p.target;
+  w.level = p.level;
+  w.repeat = p.repeat;
+  w.priority = e.alert.priority;
+  w.kind = e.alert.kind;
+  w.patient = e.alert.patient;
+  w.device = e.alert.device;
+  w.rule = e.alert.rule;
+  w.summary = e.alert.summary;
+  w.details = e.alert.details;
+  w.ts = now;
+  w.event_ts = e.alert.fired_at;
+  return w;
+}
+
+void handle_event(esc_actor* self, const alert_event& ev);
+
+// Journals transitions of an alert this actor owns and handles them like an entity's.
+void publish_own(esc_actor* self, const alert_event& ev) {
+  if (auto st = self->state.cfg.journal->append_alert_events({ev}); !st)
+    log(log_level::error, "alerts", "journal_failed", {{"error", st.to_string()}});
+  log(ev.type == alert_event_type::fired ? log_level::warn : log_level::info, "alerts", to_string(ev.type),
+      {{"alert", ev.after.id}, {"priority", std::string{to_string(ev.after.priority)}}, {"summary", ev.after.summary}});
+  handle_event(self, ev);
+}
+
+void raise_unreachable(esc_actor* self, const std::string& target) {
+  auto& s = self->state;
+  if (s.unreachable.count(target)) return;
+  const auto now = s.cfg.clock->now();
+  alert_record a;
+  a.entity = std::string{unreachable_entity};
+  a.rule = std::string{unreachable_rule};
+  a.id = unreachable_prefix + target + "/" + std::to_string(now) + "-" + std::to_string(++s.raised);
+  a.priority = alert_priority::high;
+  a.kind = alert_kind::technical;
+  a.state = alert_state::firing;
+  a.opened_at = a.fired_at = now;
+  a.count = 1;
+  a.summary = "no pager gateway serves target " + target + ": its pages cannot be delivered; check the gateway";
+  a.version = 1;
+  s.unreachable[target] = a.id;
+  log(log_level::error, "escalation", "target_unreachable", {{"target", target}, {"alert", a.id}});
+  publish_own(self, alert_event{alert_event_type::fired, a, now, {}});
+}
+
+// Acknowledges or resolves an alert this actor owns (an unreachable target) or keeps for an
+// entity that cannot act any more (a quarantine alert). Returns the transitions.
+std::vector<alert_event> act_on_own(esc_actor* self, const std::string& id, bool ack, const std::string& by) {
+  auto& s = self->state;
+  auto it = s.live.find(id);
+  if (it == s.live.end()) return {};
+  auto a = it->second.alert;
+  if (a.state == alert_state::resolved || (ack && a.state != alert_state::firing)) return {};
+  const auto now = s.cfg.clock->now();
+  ++a.version;
+  if (ack) {
+    a.state = alert_state::acknowledged;
+    a.acked_at = now;
+    a.acked_by = by;
+  } else {
+    a.state = alert_state::resolved;
+    a.resolved_at = now;
+    if (a.acked_by.empty()) a.acked_by = by;
+  }
+  alert_event ev{ack ? alert_event_type::acknowledged : alert_event_type::resolved, a, now, {}};
+  publish_own(self, ev);
+  return {ev};
+}
+
+// Runs `f`; an exception (a bug, or memory) is logged and the escalator goes on with its
+// other escalations rather than dying with all of them.
+template <class F>
+void safely(const char* what, F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    log(log_level::error, "escalation", "handler_failed", {{"in", what}, {"error", e.what()}});
+  }
+}
+
+bool owned_here(const alert_record& a) { return a.entity == unreachable_entity || a.rule == "quarantined"; }
+
+// Carries out an escalation's actions: the new step is persisted with its page events
+// before the pages leave; sends that find no gateway (after the start grace) make the page
+// unreachable, which may page the next step at once and raises a technical alert.
+void run(esc_actor* self, const std::string& alert_id, std::vector<escalation_action> acts) {
+  auto& s = self->state;
+  std::vector<std::string> lost;  // targets found unreachable
+  for (int round = 0; !acts.empty() && round < 64; ++round) {
+    auto it = s.live.find(alert_id);
+    if (it == s.live.end()) return;
+    entry& e = it->second;
+    const auto now = s.cfg.clock->now();
+    std::vector<storage::journal::node_event> events;
+    for (const auto& a : acts) {
+      switch (a.what) {
+        case escalation_action::type::send:
+          events.push_back({now, a.pg.sends > 1 ? "page_resent" : "page_sent", a.pg.id,
+                            "target " + a.pg.target + ", level " + std::to_string(a.pg.level) + ", repeat " +
+                                std::to_string(a.pg.repeat) + ", send " + std::to_string(a.pg.sends)});
+          break;
+        case escalation_action::type::cancel:
+          events.push_back({now, "page_cancelled", a.pg.id, a.reason});
+          break;
+        case escalation_action::type::acknowledge: break;
+      }
+    }
+    persist(s, e, events);
+    std::vector<escalation_action> more;
+    for (const auto& a : acts) {
+      switch (a.what) {
+        case escalation_action::type::send: {
+          auto n = s.pager ? s.pager->send_page(to_wire(e, a.pg, now)) : 0;
+          log(log_level::info, "escalation", a.pg.sends > 1 ? "page_resent" : "page_sent",
+              {{"page", a.pg.id}, {"target", a.pg.target}, {"gateways", std::to_string(n)}});
+          if (n == 0 && now >= s.started_at + s.cfg.grace_ms) {
+            if (const auto* pol = policy_of(s, e)) on_page_unreachable(*pol, e.st, a.pg.id, now, more);
+            lost.push_back(a.pg.target);
+          }
+          break;
+        }
+        case escalation_action::type::cancel:
+          if (s.pager) s.pager->send_cancel(a.pg.target, {a.pg.id, e.st.alert_id, a.reason});
+          log(log_level::info, "escalation", "page_cancelled", {{"page", a.pg.id}, {"reason", a.reason}});
+          break;
+        case escalation_action::type::acknowledge:
+          // A responder accepted: the alert's owner journals the acknowledgement, and the
+          // transition comes back here (escalation is already stopped).
+          if (owned_here(e.alert)) {
+            act_on_own(self, alert_id, true, a.pg.by);
+          } else if (s.host) {
+            anon_send(s.host, ack_atom::value, alert_id, a.pg.by);
+          }
+          break;
+      }
+    }
+    if (more.empty()) {
+      if (!lost.empty()) persist(s, e, {});  // pages marked unreachable
+      break;
+    }
+    acts = std::move(more);
+  }
+  for (const auto& t : lost) raise_unreachable(self, t);
+}
+
+void close(esc_actor* self, std::map<std::string, entry>::iterator it, const std::string& reason, bool remove) {
+  auto& s = self->state;
+  std::vector<escalation_action> acts;
+  on_alert_closed(it->second.st, reason, acts);
+  const auto id = it->first;
+  run(self, id, std::move(acts));
+  if (!remove) return;
+  it = s.live.find(id);
+  if (it == s.live.end()) return;
+  persist(s, it->second, {{s.cfg.clock->now(), "escalation_ended", id, reason}}, true);
+  if (auto target = target_of_unreachable(id); !target.empty()) {
+    auto u = s.unreachable.find(target);
+    if (u != s.unreachable.end() && u->second == id) s.unreachable.erase(u);
+  }
+  s.live.erase(it);
+}
+
+void handle_event(esc_actor* self, const alert_event& ev) {
+  auto& s = self->state;
+  const auto& a = ev.after;
+  auto it = s.live.find(a.id);
+  if (it != s.live.end() && a.version <= it->second.alert.version) return;  // a rebuild repeating it
+  const auto now = s.cfg.clock->now();
+  switch (ev.type) {
+    case alert_event_type::pending:
+    case alert_event_type::cancelled: return;
+    case alert_event_type::resolved:
+      if (it == s.live.end()) return;
+      it->second.alert = a;
+      close(self, it, "resolved", true);
+      return;
+    case alert_event_type::acknowledged: {
+      if (it == s.live.end()) return;
+      auto& e = it->second;
+      e.alert = a;
+      std::vector<escalation_action> acts;
+      if (const auto* pol = policy_of(s, e)) on_alert_acknowledged(*pol, e.st, now, acts);
+      persist(s, e, {});
+      run(self, a.id, std::move(acts));
+      return;
+    }
+    case alert_event_type::silenced:
+    case alert_event_type::inhibited:
+      // A silence, or the device went silent: no pages until it resurfaces. Gateways only
+      // know the reasons acknowledged, resolved and silenced.
+      if (it == s.live.end()) return;
+      it->second.alert = a;
+      close(self, it, "silenced", false);
+      persist(s, it->second, {});
+      return;
+    case alert_event_type::fired:
+    case alert_event_type::updated:
+    case alert_event_type::cleared:
+    case alert_event_type::unsilenced:
+    case alert_event_type::uninhibited: break;
+  }
+  const bool pageable = a.state == alert_state::firing && !a.silenced && !a.inhibited;
+  if (!pageable) {
+    if (it != s.live.end()) it->second.alert = a;
+    return;
+  }
+  const auto* routed = s.cfg.policies ? s.cfg.policies->route(a) : nullptr;
+  if (it == s.live.end()) {
+    if (!routed) return;
+    entry e;
+    e.alert = a;
+    std::vector<escalation_action> acts;
+    e.st = start_escalation(*routed, a, now, acts);
+    s.live.emplace(a.id, std::move(e));
+    log(log_level::info, "escalation", "started", {{"alert", a.id}, {"policy", routed->id}});
+    run(self, a.id, std::move(acts));
+    return;
+  }
+  auto& e = it->second;
+  const auto before = e.alert.priority;
+  e.alert = a;
+  std::vector<escalation_action> acts;
+  if (e.st.at == escalation_state::phase::done) {
+    // Resurfaced after a silence or after its device spoke again: a new run, new page ids.
+    if (const auto* pol = routed ? routed : policy_of(s, e)) restart_escalation(*pol, e.st, now, acts);
+    log(log_level::info, "escalation", "restarted", {{"alert", a.id}, {"policy", e.st.policy}});
+  } else if (e.st.at == escalation_state::phase::paging && a.priority > before && routed &&
+             routed->id != e.st.policy) {
+    // Worse now (a NEWS2 band rising): the policy for its new priority takes over.
+    restart_escalation(*routed, e.st, now, acts);
+    log(log_level::info, "escalation", "rerouted", {{"alert", a.id}, {"policy", routed->id}});
+  }
+  run(self, a.id, std::move(acts));
+}
+
+void tick(esc_actor* self) {
+  auto& s = self->state;
+  const auto now = s.cfg.clock->now();
+  std::vector<std::string> due;
+  for (const auto& [id, e] : s.live)
+    if (auto d = next_due(e.st); d && *d <= now) due.push_back(id);
+  for (const auto& id : due) {
+    auto it = s.live.find(id);
+    if (it == s.live.end()) continue;
+    std::vector<escalation_action> acts;
+    if (const auto* pol = policy_of(s, it->second)) on_escalation_timer(*pol, it->second.st, now, acts);
+    // A timer that changed nothing still moved deadlines (redelivery waits): keep them.
+    if (acts.empty()) persist(s, it->second, {});
+    run(self, id, std::move(acts));
+  }
+}
+
+// What fell through the cracks while the node was down: an alert journaled as firing whose
+// escalation record was never written starts escalating now; one journaled as acknowledged
+// or resolved after its record was last written catches up.
+void recover(esc_actor* self) {
+  std::map<std::string, alert_event> last;
+  auto st = self->state.cfg.journal->for_each_alert_event([&](const alert_event& ev) {
+    last[ev.after.id] = ev;
+    return true;
+  });
+  if (!st) {
+    log(log_level::error, "escalation", "recovery_scan_failed", {{"error", st.to_string()}});
+    return;
+  }
+  for (const auto& [id, ev] : last) handle_event(self, ev);
+}
+
+void on_status(esc_actor* self, const std::string& gateway, const std::string& page_id, page_status status,
+               const std::string& by) {
+  auto& s = self->state;
+  const auto now = s.cfg.clock->now();
+  auto id = alert_of_page(page_id);
+  auto it = s.live.find(id);
+  if (it == s.live.end()) {
+    log(log_level::debug, "escalation", "status_for_unknown_page", {{"page", page_id}, {"gateway", gateway}});
+    return;
+  }
+  const std::string who = by.empty() ? gateway : by;
+  std::vector<escalation_action> acts;
+  if (const auto* pol = policy_of(s, it->second))
+    on_page_status(*pol, it->second.st, page_id, status, who, now, acts);
+  persist(s, it->second,
+          {{now, "page_status", page_id, std::string{to_string(status)} + " by " + who + " via " + gateway}});
+  log(log_level::info, "escalation", "page_status",
+      {{"page", page_id}, {"status", std::string{to_string(status)}}, {"by", who}});
+  run(self, id, std::move(acts));
+}
+
+void on_hello(esc_actor* self, const std::vector<std::string>& targets) {
+  auto& s = self->state;
+  const auto now = s.cfg.clock->now();
+  // Targets served again: their technical alerts resolve.
+  std::vector<std::string> back;
+  for (const auto& [target, alert_id] : s.unreachable)
+    for (const auto& t : targets)
+      if (t == target || t == wire::any_target) back.push_back(alert_id);
+  for (const auto& alert_id : back) act_on_own(self, alert_id, false, "pager");
+  std::vector<std::string> ids;
+  for (const auto& [id, e] : s.live) ids.push_back(id);
+  for (const auto& id : ids) {
+    auto it = s.live.find(id);
+    if (it == s.live.end()) continue;
+    std::vector<escalation_action> acts;
+    if (const auto* pol = policy_of(s, it->second)) on_gateway_available(*pol, it->second.st, targets, now, acts);
+    run(self, id, std::move(acts));
+  }
+}
+
+behavior running(esc_actor* self) {
+  return {
+      [=](const std::vector<alert_event>& events) {
+        for (const auto& ev : events) safely("alert_event", [&] { handle_event(self, ev); });
+      },
+      [=](page_status_atom, const std::string& gateway, const std::string& page_id, page_status status,
+          const std::string& by) {
+        safely("page_status", [&] { on_status(self, gateway, page_id, status, by); });
+      },
+      [=](hello_atom, const std::vector<std::string>& targets) {
+        safely("hello", [&] { on_hello(self, targets); });
+      },
+      [=](tick_atom) { safely("tick", [&] { tick(self); }); },
+      [=](tick_atom, bool) {
+        safely("tick", [&] { tick(self); });
+        self->delayed_send(self, self->state.cfg.tick_interval, tick_atom::value, true);
+      },
+      [=](rules_atom, std::shared_ptr<const escalation_config>& policies) {
+        self->state.cfg.policies = std::move(policies);
+      },
+      [=](ack_atom, const std::string& id, const std::string& by) {
+        std::vector<alert_event> out;
+        safely("ack", [&] { out = act_on_own(self, id, true, by); });
+        return out;
+      },
+      [=](resolve_atom, const std::string& id, const std::string& by) {
+        std::vector<alert_event> out;
+        safely("resolve", [&] { out = act_on_own(self, id, false, by); });
+        return out;
+      },
+      [=](escalations_atom) {
+        std::vector<escalation_state> out;
+        for (const auto& [id, e] : self->state.live) out.push_back(e.st);
+        return out;
+      },
+      [=](shutdown_atom) { self->quit(); },
+  };
+}
+
+behavior escalator(esc_actor* self, escalator_config cfg) {
+  self->set_exception_handler(to_exit_reason);
+  auto& s = self->state;
+  s.cfg = std::move(cfg);
+  auto st = s.cfg.journal->for_each_snapshot("x/", [&](const std::string& key, const std::string& bytes) {
+    auto r = storage::decode_escalation(bytes);
+    if (!r) {
+      log(log_level::error, "escalation", "record_unreadable", {{"key", key}, {"error", r.error().to_string()}});
+      return;
+    }
+    auto id = r->state.alert_id;
+    if (auto target = target_of_unreachable(id); !target.empty() && r->alert.state != alert_state::resolved)
+      s.unreachable[target] = id;
+    s.live[id] = entry{std::move(r->state), std::move(r->alert)};
+  });
+  if (!st) log(log_level::error, "escalation", "load_failed", {{"error", st.to_string()}});
+  if (!s.cfg.policies || s.cfg.policies->policies.empty())
+    log(log_level::warn, "escalation", "no_policies",
+        {{"msg", "the rules file has no escalation policies: alerts are journaled and logged, not paged"}});
+  // Until the node hands over the host and the pager endpoint, every other message waits.
+  self->set_default_handler(skip);
+  return {
+      [=](start_atom, actor host, pager_handle pager) {
+        auto& es = self->state;
+        es.host = std::move(host);
+        es.pager = pager.server;
+        es.started_at = es.cfg.clock->now();
+        log(log_level::info, "escalation", "resumed", {{"escalations", std::to_string(es.live.size())}});
+        self->set_default_handler(print_and_drop);
+        self->become(running(self));
+        recover(self);
+        tick(self);  // what fell due while the node was down fires now: late, never lost
+        self->delayed_send(self, es.cfg.tick_interval, tick_atom::value, true);
+      },
+      [=](shutdown_atom) { self->quit(); },  // the node failed to start
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_escalator(caf::actor_system& sys, escalator_config cfg) {
+  return sys.spawn(escalator, std::move(cfg));
+}
+
+}  // namespace alert::actors
