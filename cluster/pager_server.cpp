@@ -124,12 +124,20 @@ struct pager_server::impl {
       return;
     }
     if (auto* hello = std::get_if<wire::pager_hello>(&*msg)) {
+      // Gateways repeat their hello as a heartbeat (a restarted node learns them from it);
+      // only a new gateway, or new targets, is news.
+      bool news = false;
       {
         std::lock_guard<std::mutex> lock{mutex};
-        gateways[identity] = gateway{hello->gateway, hello->targets};
+        auto it = gateways.find(identity);
+        news = it == gateways.end() || it->second.name != hello->gateway || it->second.targets != hello->targets;
+        if (news) gateways[identity] = gateway{hello->gateway, hello->targets};
       }
-      log(log_level::info, "pager", "gateway_hello", {{"gateway", hello->gateway}});
       reply_now(identity, wire::encode_welcome({hello->gateway, hello->targets}));
+      if (!news) return;
+      std::string targets;
+      for (const auto& t : hello->targets) targets += (targets.empty() ? "" : ",") + t;
+      log(log_level::info, "pager", "gateway_hello", {{"gateway", hello->gateway}, {"targets", targets}});
       if (events.on_hello) events.on_hello(*hello);
       return;
     }

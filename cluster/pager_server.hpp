@@ -1,7 +1,7 @@
 #pragma once
 // The pager endpoint: a ZeroMQ ROUTER owned by one I/O thread. Gateways say hello with the
 // targets they serve; the node sends pages and cancels to every gateway serving a target
-// and hears back statuses. Not yet wired into the node (the escalation runtime is next).
+// and hears back statuses. The node's escalator drives it.
 
 #include <cstdint>
 #include <functional>
@@ -27,7 +27,8 @@ struct pager_options {
 struct pager_events {
   /// A status for a page, from the gateway named `gateway`.
   std::function<void(const std::string& gateway, const wire::pager_status&)> on_status;
-  /// A gateway said hello (or hello again, replacing its targets).
+  /// A gateway said hello for the first time, or again with other targets (a repeated
+  /// hello, the gateways' heartbeat, is only answered).
   std::function<void(const wire::pager_hello&)> on_hello;
   /// A gateway could not be reached any more and was forgotten.
   std::function<void(const std::string& gateway)> on_gone;

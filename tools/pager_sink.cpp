@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   std::string endpoint, name, answer, responder;
   std::vector<std::string> targets;
   double accept_after_s = 0;
+  double hello_every_s = 5;
   po::options_description desc{"pager-sink: a reference pager gateway that prints pages\n\nOptions"};
   desc.add_options()
       ("help,h", "show this help")
@@ -39,7 +40,9 @@ int main(int argc, char** argv) {
       ("answer", po::value(&answer)->default_value("accept"),
        "after receiving a page: accept, reject or none (to watch escalation)")
       ("after", po::value(&accept_after_s)->default_value(0), "seconds to wait before the answer")
-      ("by", po::value(&responder)->default_value("sink.responder"), "the responder named in the answer");
+      ("by", po::value(&responder)->default_value("sink.responder"), "the responder named in the answer")
+      ("hello-every", po::value(&hello_every_s)->default_value(5),
+       "seconds between repeated hellos (a restarted node learns its gateways from them)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -64,7 +67,11 @@ int main(int argc, char** argv) {
   zmq::socket_t sock{ctx, zmq::socket_type::dealer};
   sock.set(zmq::sockopt::linger, 0);
   sock.connect(endpoint);
-  sock.send(zmq::buffer(wire::encode_hello({name, targets})), zmq::send_flags::none);
+  const std::string hello = wire::encode_hello({name, targets});
+  auto say_hello = [&] { sock.send(zmq::buffer(hello), zmq::send_flags::none); };
+  say_hello();
+  std::int64_t next_hello = now_ms() + static_cast<std::int64_t>(hello_every_s * 1000);
+  bool connected = false;
 
   struct pending_answer {
     std::int64_t due;
@@ -85,6 +92,10 @@ int main(int argc, char** argv) {
       std::cerr << "pager-sink: " << e.what() << std::endl;
       return 1;
     }
+    if (hello_every_s > 0 && now_ms() >= next_hello) {
+      say_hello();
+      next_hello = now_ms() + static_cast<std::int64_t>(hello_every_s * 1000);
+    }
     while (!answers.empty() && answers.front().due <= now_ms()) {
       status(answers.front().page_id, answer == "accept" ? page_status::accepted : page_status::rejected);
       std::cout << "pager-sink: " << answer << "ed " << answers.front().page_id << std::endl;
@@ -99,7 +110,8 @@ int main(int argc, char** argv) {
       continue;
     }
     if (auto* w = std::get_if<wire::pager_welcome>(&*msg)) {
-      std::cout << "pager-sink: connected as " << w->gateway << " to " << endpoint << std::endl;
+      if (!connected) std::cout << "pager-sink: connected as " << w->gateway << " to " << endpoint << std::endl;
+      connected = true;
     } else if (auto* p = std::get_if<wire::pager_page>(&*msg)) {
       status(p->page_id, page_status::received);
       if (!seen.insert(p->page_id).second) continue;  // a redelivery: already shown and answered
@@ -112,6 +124,7 @@ int main(int argc, char** argv) {
       std::cout << "CANCEL " << c->page_id << " (" << c->reason << ")" << std::endl;
     } else if (auto* e = std::get_if<wire::pager_error>(&*msg)) {
       std::cerr << "pager-sink: node says " << to_string(e->code) << ": " << e->message << std::endl;
+      if (e->code == errc::unauthorized) say_hello();  // the node restarted and forgot us
     }
   }
   return 0;

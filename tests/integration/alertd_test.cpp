@@ -1,6 +1,12 @@
 // alertd as a process: rules checks and refusals that operators rely on.
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <fstream>
+#include <zmq.hpp>
+
+#include "cluster/ingest_client.hpp"
+#include "storage/journal.hpp"
 
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -36,4 +42,60 @@ TEST_CASE("alertd --check validates the built-in rules too") {
   REQUIRE(line.has_value());
   CHECK(line->find("3 escalation policies from the built-in defaults") != std::string::npos);
   CHECK(check.wait() == 0);
+}
+
+TEST_CASE("alertd pages pager-sink, and the responder's acceptance acknowledges the alert") {
+  test::temp_dir dir;
+  const auto data = dir.sub("data");
+  test::process node{ALERT_ALERTD_PATH, {"--data-dir", data, "--ingest.endpoint", "tcp://127.0.0.1:*",
+                                         "--pager.endpoint", "tcp://127.0.0.1:*", "--stats-interval", "0"}};
+  auto ready = node.wait_for_line("alertd ready");
+  REQUIRE(ready.has_value());
+  auto ingest = ready->substr(ready->find("ingest=") + 7);
+  ingest = ingest.substr(0, ingest.find(' '));
+  auto pager = ready->substr(ready->find("pager=") + 6);
+  test::process sink{ALERT_PAGER_SINK_PATH, {"--endpoint", pager, "--by", "nurse.kim"}};
+  REQUIRE(sink.wait_for_line("pager-sink: connected").has_value());
+
+  // SpO2 84 %: below the built-in rules' no-delay limit (85 %), a high-priority page at once.
+  zmq::context_t ctx{1};
+  cluster::client_options co;
+  co.endpoint = ingest;
+  cluster::ingest_client client{ctx, co};
+  reading_input r;
+  r.device = "oxi-7";
+  r.patient = "P-7";
+  r.metric = "spo2";
+  r.value = 84;
+  r.ts = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  r.seq = 1;
+  auto ack = client.send(1, {r});
+  REQUIRE(ack.has_value());
+  REQUIRE(ack->accepted == 1);
+
+  auto paged = sink.wait_for_line("PAGE ");
+  REQUIRE(paged.has_value());
+  CHECK(paged->find("PAGE high -> rapid-response (level 0, repeat 0)") != std::string::npos);
+  CHECK(paged->find("spo2 84") != std::string::npos);
+  auto accepted = sink.wait_for_line("pager-sink: accepted ");
+  REQUIRE(accepted.has_value());
+  const auto page_id = accepted->substr(std::string{"pager-sink: accepted "}.size());
+  const auto alert_id = page_id.substr(0, page_id.rfind('@'));
+
+  // The acknowledgement is journaled by the node (poll its history after a clean stop).
+  sink.signal(SIGTERM);
+  CHECK(sink.wait() == 0);
+  node.signal(SIGTERM);
+  REQUIRE(node.wait() == 0);
+  auto j = storage::journal::open(data);
+  REQUIRE(j.has_value());
+  auto history = (*j)->alert_history(alert_id);
+  REQUIRE(history.has_value());
+  std::vector<std::string> types;
+  for (const auto& e : *history) types.emplace_back(to_string(e.type));
+  REQUIRE(types.size() >= 2);
+  CHECK(types[0] == "fired");
+  CHECK(std::find(types.begin(), types.end(), "acknowledged") != types.end());
+  for (const auto& e : *history)
+    if (e.type == alert_event_type::acknowledged) CHECK(e.after.acked_by == "nurse.kim");
 }

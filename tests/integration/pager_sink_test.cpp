@@ -101,3 +101,37 @@ TEST_CASE("pager-sink told to answer nothing only reports pages received") {
   CHECK(f.statuses.size() == 1);
   CHECK(f.statuses[0].status == page_status::received);
 }
+
+TEST_CASE("pager-sink repeats its hello, so a node restarted on the same endpoint knows it again") {
+  std::string endpoint;
+  auto f = std::make_unique<fixture>();
+  endpoint = f->server->endpoint();
+  test::process sink{ALERT_PAGER_SINK_PATH, {"--endpoint", endpoint, "--hello-every", "0.1"}};
+  REQUIRE(f->eventually([&] { return f->hellos.size() == 1; }));
+  f.reset();
+  // The node comes back on the same endpoint and knows no gateway.
+  zmq::context_t ctx{1};
+  std::mutex m;
+  std::vector<std::string> hellos;
+  cluster::pager_options o;
+  o.endpoint = endpoint;
+  cluster::pager_events ev;
+  ev.on_hello = [&](const wire::pager_hello& h) {
+    std::lock_guard<std::mutex> lock{m};
+    hellos.push_back(h.gateway);
+  };
+  auto server = cluster::pager_server::start(ctx, o, ev);
+  REQUIRE(server.has_value());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock{m};
+      if (!hellos.empty() || std::chrono::steady_clock::now() > deadline) break;
+    }
+    std::this_thread::yield();
+  }
+  CHECK((*server)->gateways() == std::vector<std::string>{"pager-sink"});
+  sink.signal(SIGTERM);
+  CHECK(sink.wait() == 0);
+  (*server)->stop();
+}
