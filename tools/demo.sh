@@ -1,36 +1,49 @@
 #!/usr/bin/env bash
 # The README's main command: installs what is missing, builds, and runs one node on its
-# embedded defaults with a simulated ward streaming telemetry into it. Ctrl-C stops both.
+# embedded defaults with a simulated ward streaming telemetry into it and two pager-sink
+# gateways receiving the pages. Ctrl-C stops them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh
 build=build/release
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DALERT_BUILD_TESTS=OFF >/dev/null
-cmake --build "$build" -j "$(nproc)" --target alertd alert-sim
+cmake --build "$build" -j "$(nproc)" --target alertd alert-sim pager-sink
 
 data=var/demo
 mkdir -p "$data"
-echo "demo: node data in $data (delete it to start afresh); Ctrl-C to stop"
-echo "demo: alerts appear as 'component=alerts event=fired' lines; escalation to pagers is"
-echo "demo: not built yet (see docs/architecture.md), so alerts are logged, not paged"
+log="$data/alertd.log"
+echo "demo: node data in $data (delete it to start afresh); Ctrl-C stops everything"
+echo "demo: pages appear below as PAGE lines; the node's log is in $log (tail -f it to watch"
+echo "demo: every alert and escalation step)"
+echo "demo: the rapid-response team's pager never answers, so their pages escalate after 1 min"
+echo "demo: to the ward, whose pager accepts after 20 s and so acknowledges the alert"
 
-"$build/tools/alertd" --data-dir "$data/alertd" --stats-interval 10 &
+"$build/tools/alertd" --data-dir "$data/alertd" --stats-interval 10 2>>"$log" &
 node_pid=$!
-sim_pid=
+pids=()
 cleanup() {
   trap - INT TERM EXIT
-  [ -n "$sim_pid" ] && kill -INT "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null || true
+  for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   kill -INT "$node_pid" 2>/dev/null && wait "$node_pid" 2>/dev/null || true
   echo "demo: stopped"
 }
 trap cleanup INT TERM EXIT
 
-# Wait (bounded) for the node to answer before starting the ward.
+# Wait (bounded) for the node to answer before starting the gateways and the ward.
 for _ in $(seq 1 100); do
-  if ! kill -0 "$node_pid" 2>/dev/null; then echo "demo: alertd did not start" >&2; exit 1; fi
+  if ! kill -0 "$node_pid" 2>/dev/null; then echo "demo: alertd did not start (see $log)" >&2; exit 1; fi
   (exec 3<>/dev/tcp/127.0.0.1/7600) 2>/dev/null && break
   sleep 0.1
 done
+# Two pager gateways: the ward's (nurses and equipment staff) accepts pages after 20 s; the
+# rapid-response team's never answers, so its pages escalate.
+"$build/tools/pager-sink" --gateway ward-pagers --target ward-nurse --target charge-nurse --target biomed \
+  --answer accept --after 20 --by nurse.demo &
+pids+=($!)
+"$build/tools/pager-sink" --gateway rapid-pagers --target rapid-response --answer none &
+pids+=($!)
 "$build/tools/alert-sim" --patients 12 --deteriorating 2 --deterioration-minutes 2 &
 sim_pid=$!
+pids+=("$sim_pid")
 wait "$sim_pid" || true
