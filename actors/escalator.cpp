@@ -244,6 +244,14 @@ void close(esc_actor* self, std::map<std::string, entry>::iterator it, const std
   s.live.erase(it);
 }
 
+// Whether the alert journal already holds a later transition of `a`: an entity rebuilt after
+// a crash replays transitions, and an alert whose escalation already ended (its record is
+// gone) must not start paging again from a replayed `fired`.
+bool moved_on(escalator_state& s, const alert_record& a) {
+  auto history = s.cfg.journal->alert_history(a.id);
+  return history && !history->empty() && history->back().after.version > a.version;
+}
+
 void handle_event(esc_actor* self, const alert_event& ev) {
   auto& s = self->state;
   const auto& a = ev.after;
@@ -290,7 +298,7 @@ void handle_event(esc_actor* self, const alert_event& ev) {
   }
   const auto* routed = s.cfg.policies ? s.cfg.policies->route(a) : nullptr;
   if (it == s.live.end()) {
-    if (!routed) return;
+    if (!routed || moved_on(s, a)) return;
     entry e;
     e.alert = a;
     std::vector<escalation_action> acts;

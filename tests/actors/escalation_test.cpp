@@ -118,7 +118,7 @@ struct fixture {
   std::int64_t batch = 0;
   std::uint64_t seq = 0;
 
-  explicit fixture(epoch_ms grace_ms = 60 * minute) {
+  explicit fixture(epoch_ms grace_ms = 60 * minute, const std::string& yaml = rules_yaml) {
     opts.data_dir = dir.sub("data");
     opts.ingest_endpoint = "tcp://127.0.0.1:*";
     opts.pager_endpoint = "tcp://127.0.0.1:*";
@@ -126,7 +126,7 @@ struct fixture {
     opts.rules_file = dir.sub("rules.yaml");
     opts.rules_tick_ms = 3'600'000;  // timers fire when the test ticks
     opts.pager_grace_ms = grace_ms;
-    std::ofstream{opts.rules_file} << rules_yaml;
+    std::ofstream{opts.rules_file} << yaml;
     start();
   }
   void start() {
@@ -366,4 +366,26 @@ TEST_CASE("a node restarted in the middle of an escalation resumes at the step i
   CHECK(step(charge.page(1)) == "charge@1.1");
   CHECK(f.escalation().level == 1);
   CHECK(f.escalation().repeat == 1);
+}
+
+TEST_CASE("an operator's acknowledgement cancels the pages; still open after the ack timeout, it is paged again") {
+  std::string yaml = rules_yaml;
+  yaml.replace(yaml.find("    repeat: 1"), 0, "    ack_timeout: 10m\n");
+  fixture f{60 * minute, yaml};
+  gateway nurse{f.ctx, f.n->pager_endpoint(), "ward-gw", {"nurse"}};
+  f.spo2(84);
+  auto p = nurse.page(1);
+  nurse.status(p.page_id, page_status::received);
+  auto acked = f.n->acknowledge(alert_id, "nurse.kim");
+  REQUIRE(acked.has_value());
+  REQUIRE(acked->size() == 1);
+  CHECK(acked->front().after.acked_by == "nurse.kim");
+  REQUIRE(nurse.poll_until([&] { return !nurse.cancels.empty(); }));
+  CHECK(nurse.cancels[0] == wire::pager_cancel{p.page_id, alert_id, "acknowledged"});
+  f.pass(10 * minute - 1);
+  CHECK(f.escalation().at == escalation_state::phase::acknowledged);
+  f.pass(1);  // acknowledged, not fixed: SpO2 is still 84 %
+  auto again = nurse.page(2);
+  CHECK(step(again) == "nurse@0.1");
+  CHECK(again.page_id != p.page_id);
 }

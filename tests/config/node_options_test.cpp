@@ -20,6 +20,8 @@ TEST_CASE("with no options a node gets working loopback defaults") {
   REQUIRE(cmd.has_value());
   CHECK(cmd->what == parsed_command::action::run);
   CHECK(cmd->options.ingest_endpoint == "tcp://127.0.0.1:7600");
+  CHECK(cmd->options.pager_endpoint == "tcp://127.0.0.1:7601");
+  CHECK(cmd->options.pager_grace_ms == 15'000);
   CHECK(cmd->options.data_dir == "./var/alertd");
   CHECK(cmd->options.journal_sync);
   CHECK(cmd->options.log == log_level::info);
@@ -76,6 +78,16 @@ TEST_CASE("bad values are refused with the option's name") {
   CHECK(bad_level.error().message().find("log-level") != std::string::npos);
   CHECK_FALSE(parse({"--scheduler-threads", "0"}).has_value());
   CHECK_FALSE(parse({"--ingest.max-message-bytes", "10"}).has_value());
+  auto bad_pager = parse({"--pager.endpoint", "localhost:7601"});
+  REQUIRE_FALSE(bad_pager.has_value());
+  CHECK(bad_pager.error().message().find("pager.endpoint") != std::string::npos);
+  auto same = parse({"--pager.endpoint", "tcp://127.0.0.1:7600"});
+  REQUIRE_FALSE(same.has_value());
+  CHECK(same.error().message().find("must differ") != std::string::npos);
+  CHECK_FALSE(parse({"--pager.grace-ms", "-1"}).has_value());
+  auto grace = parse({"--pager.grace-ms", "0"});
+  REQUIRE(grace.has_value());
+  CHECK(grace->options.pager_grace_ms == 0);
 }
 
 TEST_CASE("check mode is recognised and still validates") {
