@@ -47,8 +47,10 @@ TEST_CASE("alertd --check validates the built-in rules too") {
 TEST_CASE("alertd pages pager-sink, and the responder's acceptance acknowledges the alert") {
   test::temp_dir dir;
   const auto data = dir.sub("data");
-  test::process node{ALERT_ALERTD_PATH, {"--data-dir", data, "--ingest.endpoint", "tcp://127.0.0.1:*",
-                                         "--pager.endpoint", "tcp://127.0.0.1:*", "--stats-interval", "0"}};
+  test::process node{ALERT_ALERTD_PATH,
+                     {"--data-dir", data, "--ingest.endpoint", "tcp://127.0.0.1:*", "--pager.endpoint",
+                      "tcp://127.0.0.1:*", "--stats-interval", "0"},
+                     true};
   auto ready = node.wait_for_line("alertd ready");
   REQUIRE(ready.has_value());
   auto ingest = ready->substr(ready->find("ingest=") + 7);
@@ -82,7 +84,9 @@ TEST_CASE("alertd pages pager-sink, and the responder's acceptance acknowledges 
   const auto page_id = accepted->substr(std::string{"pager-sink: accepted "}.size());
   const auto alert_id = page_id.substr(0, page_id.rfind('@'));
 
-  // The acknowledgement is journaled by the node (poll its history after a clean stop).
+  // The node journals the acknowledgement (its log says so), and it is in the alert's history.
+  auto acked_log = node.wait_for_text("event=acknowledged alert=" + alert_id);
+  REQUIRE(acked_log.has_value());
   sink.signal(SIGTERM);
   CHECK(sink.wait() == 0);
   node.signal(SIGTERM);

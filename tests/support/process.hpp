@@ -22,13 +22,15 @@ namespace alert::test {
 
 class process {
 public:
-  /// Starts `path` with `args`; its stdout is read by wait_for_line, stderr is inherited.
-  process(const std::string& path, const std::vector<std::string>& args) {
+  /// Starts `path` with `args`; its stdout is read by wait_for_line. stderr is inherited,
+  /// or read with stdout when `with_stderr` (to wait for a log line).
+  process(const std::string& path, const std::vector<std::string>& args, bool with_stderr = false) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+    if (with_stderr) posix_spawn_file_actions_adddup2(&fa, fds[1], STDERR_FILENO);
     std::vector<std::string> all{path};
     all.insert(all.end(), args.begin(), args.end());
     std::vector<char*> argv;
@@ -56,12 +58,24 @@ public:
   /// The first stdout line starting with `prefix`, or nothing at the deadline or at EOF.
   std::optional<std::string> wait_for_line(const std::string& prefix,
                                            std::chrono::milliseconds timeout = std::chrono::seconds{30}) {
+    return wait_for([&](const std::string& line) { return line.rfind(prefix, 0) == 0; }, timeout);
+  }
+
+  /// The first line holding `text` anywhere, or nothing at the deadline or at EOF.
+  std::optional<std::string> wait_for_text(const std::string& text,
+                                           std::chrono::milliseconds timeout = std::chrono::seconds{30}) {
+    return wait_for([&](const std::string& line) { return line.find(text) != std::string::npos; }, timeout);
+  }
+
+  /// The first line for which `match` holds; lines before it are consumed.
+  template <class Match>
+  std::optional<std::string> wait_for(Match&& match, std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       for (auto nl = buf_.find('\n'); nl != std::string::npos; nl = buf_.find('\n')) {
         std::string line = buf_.substr(0, nl);
         buf_.erase(0, nl + 1);
-        if (line.rfind(prefix, 0) == 0) return line;
+        if (match(line)) return line;
       }
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return std::nullopt;
