@@ -292,7 +292,11 @@ std::vector<alert_event> evaluate_patient(const rule& rl, rule_state& st, const 
                                           const patient_state& ps, bool spo2_scale2, const news2_policy& staleness,
                                           epoch_ms now, const reading_ref& cause) {
   if (rl.kind != rule_kind::news2 && rl.kind != rule_kind::qsofa) return {};
-  if (now < st.latest_ts) return {};
+  // A score is a function of the patient's state, which already holds the reading. One from
+  // a device whose clock runs behind another's is older than the newest evaluated, but it
+  // changes the score all the same: evaluate at the newest event time (delays never run
+  // backwards) rather than ignore it until another device happens to report.
+  if (now < st.latest_ts) now = st.latest_ts;
   st.latest_ts = now;
   auto vital_of = [&](metric m) -> std::optional<vital> {
     const auto& v = ps.vitals[static_cast<std::size_t>(m)];

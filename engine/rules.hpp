@@ -186,7 +186,8 @@ std::vector<alert_event> evaluate_silence(const rule& rl, rule_state& st, const 
                                           epoch_ms last_seen, epoch_ms now);
 
 /// Evaluates a news2 or qsofa rule on a patient's state at event time `now` (the ts of the
-/// reading that changed it), caused by `cause`.
+/// reading that changed it), caused by `cause`. A reading older than the newest one
+/// evaluated (another device's clock runs ahead) is evaluated at that newest time.
 std::vector<alert_event> evaluate_patient(const rule& rl, rule_state& st, const patient_id& patient,
                                           const patient_state& ps, bool spo2_scale2, const news2_policy& staleness,
                                           epoch_ms now, const reading_ref& cause);

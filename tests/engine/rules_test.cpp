@@ -331,6 +331,31 @@ TEST_CASE("a NEWS2 rule does not fire below its band nor on an incomplete score 
         std::vector{alert_event_type::fired});  // partial 9 already proves medium or worse
 }
 
+TEST_CASE("a score counts a reading from a device whose clock runs behind another's") {
+  rule rl;
+  rl.id = "news2_high";
+  rl.kind = rule_kind::news2;
+  rl.min_band = news2_band::high;
+  patient_state ps;
+  // The oximeter's clock is ahead: its reading is evaluated first, at t0 + 5 s.
+  put(ps, metric::spo2, 93, t0 + 5000);          // 2
+  put(ps, metric::resp_rate, 26, t0);            // 3
+  put(ps, metric::temperature, 39.5, t0);        // 2
+  put(ps, metric::consciousness, 0, t0);         // 0
+  put(ps, metric::o2_supplement, 0, t0);         // 0
+  put(ps, metric::heart_rate, 90, t0);           // 0
+  put(ps, metric::systolic_bp, 115, t0);         // 0: 7, high
+  rule_state st;
+  auto ev = evaluate_patient(rl, st, *p1, ps, false, news2_policy{}, t0 + 5000, reading_ref{"oxi-1", 1});
+  REQUIRE(types(ev) == std::vector{alert_event_type::fired});
+  // The monitor, 3 s behind, reports a pulse of 131 (3): 10 now, though its ts is older.
+  put(ps, metric::heart_rate, 131, t0 + 2000);
+  ev = evaluate_patient(rl, st, *p1, ps, false, news2_policy{}, t0 + 2000, reading_ref{"mon-1", 2});
+  REQUIRE(types(ev) == std::vector{alert_event_type::updated});
+  CHECK(ev[0].after.details.at("score") == 10);
+  CHECK(ev[0].at == t0 + 5000);  // evaluated at the newest event time: time never runs back
+}
+
 TEST_CASE("a qSOFA rule fires at two criteria") {
   rule rl;
   rl.id = "sepsis_risk";
