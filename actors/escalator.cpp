@@ -2,6 +2,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 
 #include "engine/log.hpp"
 #include "storage/entity_store.hpp"
@@ -344,18 +345,27 @@ void tick(esc_actor* self) {
 
 // What fell through the cracks while the node was down: an alert journaled as firing whose
 // escalation record was never written starts escalating now; one journaled as acknowledged
-// or resolved after its record was last written catches up.
+// or resolved after its record was last written catches up. Reads the open-alert index and
+// the history of the escalations kept, not the whole alert journal.
 void recover(esc_actor* self) {
-  std::map<std::string, alert_event> last;
-  auto st = self->state.cfg.journal->for_each_alert_event([&](const alert_event& ev) {
-    last[ev.after.id] = ev;
+  auto& s = self->state;
+  std::vector<alert_event> latest;
+  std::set<std::string> open;
+  auto st = s.cfg.journal->for_each_open_alert([&](const alert_event& ev) {
+    open.insert(ev.after.id);
+    latest.push_back(ev);
     return true;
   });
+  for (const auto& [id, e] : s.live) {
+    if (open.count(id)) continue;
+    auto history = s.cfg.journal->alert_history(id);
+    if (history && !history->empty()) latest.push_back(history->back());
+  }
   if (!st) {
     log(log_level::error, "escalation", "recovery_scan_failed", {{"error", st.to_string()}});
     return;
   }
-  for (const auto& [id, ev] : last) handle_event(self, ev);
+  for (const auto& ev : latest) handle_event(self, ev);
 }
 
 void on_status(esc_actor* self, const std::string& gateway, const std::string& page_id, page_status status,

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <unordered_set>
 
 #include "engine/log.hpp"
@@ -130,6 +131,7 @@ result<std::unique_ptr<journal>> journal::open(const std::string& dir, const jou
       {"snapshot", rocksdb::ColumnFamilyOptions{}},
       {"event", rocksdb::ColumnFamilyOptions{}},
       {"alert", rocksdb::ColumnFamilyOptions{}},
+      {"open_alert", rocksdb::ColumnFamilyOptions{}},
   };
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
@@ -163,7 +165,43 @@ result<std::unique_ptr<journal>> journal::open(const std::string& dir, const jou
     return status{errc::corruption, "data directory " + dir + " has journal format " + fmt +
                                         ", this build reads format " + format_value};
   }
-  return std::unique_ptr<journal>{new journal{std::move(db), std::move(handles), opts}};
+  std::unique_ptr<journal> j{new journal{std::move(db), std::move(handles), opts}};
+  if (auto st = j->build_open_index(); !st) return st;
+  return j;
+}
+
+// Data directories written before the open-alert index existed get it built once, from the
+// alert journal, at their first start with this build.
+status journal::build_open_index() {
+  static const std::string built_key = "open_alert_index";
+  std::string flag;
+  auto s = db_->Get(rocksdb::ReadOptions{}, cfs_[2], built_key, &flag);
+  if (s.ok()) return {};
+  if (!s.IsNotFound()) return from_rocks(s, "reading meta");
+  rocksdb::WriteBatch batch;
+  std::optional<alert_event> last;
+  auto flush = [&]() -> status {
+    if (!last) return {};
+    if (is_open(last->after)) {
+      auto ps = batch.Put(open_cf_, last->after.id, encode_alert_event(*last));
+      if (!ps.ok()) return from_rocks(ps, "building open-alert index");
+    }
+    return {};
+  };
+  auto st = for_each_alert_event([&](const alert_event& e) {
+    if (last && last->after.id != e.after.id) {
+      if (auto f = flush(); !f) return false;
+    }
+    last = e;
+    return true;
+  });
+  if (!st) return st;
+  if (auto f = flush(); !f) return f;
+  auto ps = batch.Put(cfs_[2], built_key, "1");
+  if (!ps.ok()) return from_rocks(ps, "building open-alert index");
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return from_rocks(db_->Write(wo, &batch), "writing open-alert index");
 }
 
 journal::journal(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> cfs,
@@ -174,7 +212,8 @@ journal::journal(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFam
       journal_cf_(cfs_[1]),
       snapshot_cf_(cfs_[3]),
       event_cf_(cfs_[4]),
-      alert_cf_(cfs_[5]) {
+      alert_cf_(cfs_[5]),
+      open_cf_(cfs_[6]) {
   // Continue the event sequence after the last stored event.
   std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, event_cf_)};
   it->SeekToLast();
@@ -442,12 +481,31 @@ std::string alert_event_key(const std::string& alert_id, std::uint32_t version) 
 }
 }  // namespace
 
+bool journal::is_open(const alert_record& a) noexcept { return a.state != alert_state::resolved; }
+
 status journal::append_alert_events(const std::vector<alert_event>& events,
                                     const std::optional<std::pair<std::string, std::string>>& snapshot) {
   if (events.empty() && !snapshot) return {};
   rocksdb::WriteBatch batch;
+  // The open-alert index holds each open alert's latest transition. A rebuild may journal an
+  // older transition again: it must not move the index back, so the newest version already
+  // journaled decides. One writer at a time keeps that check and the write together.
+  std::lock_guard<std::mutex> lock{alert_mutex_};
+  std::map<std::string, std::uint32_t> newest;
   for (const auto& e : events) {
     auto s = batch.Put(alert_cf_, alert_event_key(e.after.id, e.after.version), encode_alert_event(e));
+    if (!s.ok()) return from_rocks(s, "building alert batch");
+    auto it = newest.find(e.after.id);
+    if (it == newest.end()) {
+      auto v = latest_alert_version(e.after.id);
+      if (!v) return v.error();
+      it = newest.emplace(e.after.id, *v).first;
+    }
+    if (e.after.version < it->second) continue;  // a replay of something older
+    it->second = e.after.version;
+    s = is_open(e.after) && e.type != alert_event_type::cancelled
+            ? batch.Put(open_cf_, e.after.id, encode_alert_event(e))
+            : batch.Delete(open_cf_, e.after.id);
     if (!s.ok()) return from_rocks(s, "building alert batch");
   }
   if (snapshot) {
@@ -457,6 +515,29 @@ status journal::append_alert_events(const std::vector<alert_event>& events,
   rocksdb::WriteOptions wo;
   wo.sync = opts_.sync;
   return from_rocks(db_->Write(wo, &batch), "writing alert events");
+}
+
+result<std::uint32_t> journal::latest_alert_version(const std::string& alert_id) const {
+  std::string upper = alert_id;
+  upper += '\0';
+  upper.append(8, '\xff');
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, alert_cf_)};
+  it->SeekForPrev(upper);
+  std::string prefix = alert_id + '\0';
+  if (it->Valid() && it->key().starts_with(prefix) && it->key().size() == prefix.size() + 8)
+    return static_cast<std::uint32_t>(get_u64_be(it->key().data() + prefix.size()));
+  if (auto st = from_rocks(it->status(), "reading alert events"); !st) return st;
+  return std::uint32_t{0};
+}
+
+status journal::for_each_open_alert(const std::function<bool(const alert_event&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, open_cf_)};
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto e = decode_alert_event({it->value().data(), it->value().size()});
+    if (!e) return e.error();
+    if (!fn(*e)) break;
+  }
+  return from_rocks(it->status(), "reading open alerts");
 }
 
 result<std::vector<alert_event>> journal::alert_history(const std::string& alert_id) const {

@@ -130,6 +130,10 @@ public:
                              const std::optional<std::pair<std::string, std::string>>& snapshot = std::nullopt);
   /// The transitions of one alert, oldest first.
   result<std::vector<alert_event>> alert_history(const std::string& alert_id) const;
+  /// Calls `fn` with the latest transition of every alert not resolved (pending, firing or
+  /// acknowledged; an alert cancelled before it fired is not open), by alert id; stops when
+  /// fn returns false. An index kept in the same WriteBatch as the transitions.
+  status for_each_open_alert(const std::function<bool(const alert_event&)>& fn) const;
   /// Every journaled alert transition, by alert id then version; stops when fn returns false.
   status for_each_alert_event(const std::function<bool(const alert_event&)>& fn) const;
 
@@ -161,11 +165,16 @@ private:
 
   journal_options opts_;
   std::unique_ptr<rocksdb::DB> db_;
-  std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // default, journal, meta, snapshot, event, alert
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // default, journal, meta, snapshot, event, alert, open_alert
   rocksdb::ColumnFamilyHandle* journal_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* snapshot_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* event_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* alert_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* open_cf_ = nullptr;
+  std::mutex alert_mutex_;  // one alert writer at a time: the open index reads before it writes
+  static bool is_open(const alert_record& a) noexcept;
+  result<std::uint32_t> latest_alert_version(const std::string& alert_id) const;
+  status build_open_index();
 
   // Writer thread only: highest seq journaled per device (a cache over the journal, to
   // spot late readings), and (patient, device) pairs known to be indexed.

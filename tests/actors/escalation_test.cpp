@@ -389,3 +389,19 @@ TEST_CASE("an operator's acknowledgement cancels the pages; still open after the
   CHECK(step(again) == "nurse@0.1");
   CHECK(again.page_id != p.page_id);
 }
+
+TEST_CASE("an alert journaled as firing without an escalation is paged when the node starts") {
+  // The node first runs without policies (as after an upgrade, or a crash between the
+  // alert's journaling and its escalation's): the alert is journaled, nobody paged.
+  std::string no_policies = rules_yaml;
+  no_policies.erase(no_policies.find("policies:"));
+  fixture f{60 * minute, no_policies};
+  f.spo2(84);
+  REQUIRE(eventually([&] { return f.history(alert_id).size() == 1; }));
+  CHECK(f.n->escalations()->empty());
+  f.n->stop();
+  std::ofstream{f.opts.rules_file} << rules_yaml;
+  f.start();
+  gateway nurse{f.ctx, f.n->pager_endpoint(), "ward-gw", {"nurse"}};
+  CHECK(nurse.page(1).page_id == alert_id + "@0.0/nurse");
+}

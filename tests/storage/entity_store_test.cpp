@@ -261,6 +261,52 @@ TEST_CASE("alert transitions are journaled once per (alert, version) and read ba
   CHECK(n == 3);
 }
 
+TEST_CASE("open alerts are indexed with their latest transition, and a replay never reopens one") {
+  test::temp_dir dir;
+  auto open_ids = [](journal& j) {
+    std::vector<std::string> out;
+    REQUIRE(j.for_each_open_alert([&](const alert_event& e) {
+      out.push_back(e.after.id + " " + std::string{to_string(e.type)});
+      return true;
+    }).is_ok());
+    return out;
+  };
+  alert_record a;
+  a.id = "d/oxi-1/spo2_low/1";
+  a.state = alert_state::firing;
+  a.version = 1;
+  alert_event fired{alert_event_type::fired, a, 100, {}};
+  a.state = alert_state::acknowledged;
+  a.version = 2;
+  alert_event acked{alert_event_type::acknowledged, a, 200, {}};
+  a.state = alert_state::resolved;
+  a.version = 3;
+  alert_event resolved{alert_event_type::resolved, a, 300, {}};
+  alert_record b;
+  b.id = "p/P-1/news2/1";
+  b.state = alert_state::pending;
+  b.version = 1;
+  alert_event pending{alert_event_type::pending, b, 100, {}};
+  b.version = 2;
+  alert_event cancelled{alert_event_type::cancelled, b, 150, {}};
+  {
+    auto j = *journal::open(dir.str());
+    REQUIRE(j->append_alert_events({fired, pending}).is_ok());
+    CHECK(open_ids(*j) == std::vector<std::string>{"d/oxi-1/spo2_low/1 fired", "p/P-1/news2/1 pending"});
+    REQUIRE(j->append_alert_events({acked}).is_ok());
+    REQUIRE(j->append_alert_events({cancelled}).is_ok());
+    CHECK(open_ids(*j) == std::vector<std::string>{"d/oxi-1/spo2_low/1 acknowledged"});
+    REQUIRE(j->append_alert_events({fired}).is_ok());  // a rebuild replays an older transition
+    CHECK(open_ids(*j) == std::vector<std::string>{"d/oxi-1/spo2_low/1 acknowledged"});
+    REQUIRE(j->append_alert_events({resolved}).is_ok());
+    REQUIRE(j->append_alert_events({fired, acked}).is_ok());
+    CHECK(open_ids(*j).empty());
+  }
+  auto j = *journal::open(dir.str());  // the index is durable
+  CHECK(open_ids(*j).empty());
+  CHECK(j->alert_history(a.id)->size() == 3);
+}
+
 TEST_CASE("an entity's snapshot can be written in the same batch as its transitions") {
   test::temp_dir dir;
   auto j = *journal::open(dir.str());
