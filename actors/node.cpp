@@ -2,8 +2,10 @@
 
 #include <zmq.hpp>
 
+#include "actors/control.hpp"
 #include "actors/escalator.hpp"
 #include "actors/shard_host.hpp"
+#include "cluster/control_server.hpp"
 #include "cluster/ingest_server.hpp"
 #include "cluster/pager_server.hpp"
 #include "config/rules_file.hpp"
@@ -66,6 +68,8 @@ struct node::impl {
   std::unique_ptr<storage::journal> journal;
   std::unique_ptr<journal_backend> backend;
   std::unique_ptr<cluster::ingest_server> ingest;
+  std::unique_ptr<cluster::control_server> control;
+  epoch_ms started_at = 0;
   bool stopped = false;
 };
 
@@ -158,12 +162,26 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
   auto server = cluster::ingest_server::start(p->ctx, io, *p->backend, clock);
   if (!server) return abandon(server.error());
   p->ingest = std::move(*server);
+  p->started_at = clock.now();
+  std::unique_ptr<node> n{new node{std::move(p)}};
+  cluster::control_options co;
+  co.endpoint = opts.control_endpoint;
+  auto* raw = n.get();
+  auto control = cluster::control_server::start(raw->impl_->ctx, co, [raw](const wire::control_request& req) {
+    return actors::handle_control(*raw, req);
+  });
+  if (!control) {
+    n->stop();
+    return control.error();
+  }
+  n->impl_->control = std::move(*control);
   log(log_level::info, "node", "started",
       {{"node", opts.node_id},
        {"data_dir", opts.data_dir},
-       {"ingest", p->ingest->endpoint()},
-       {"pager", p->pager->endpoint()}});
-  return std::unique_ptr<node>{new node{std::move(p)}};
+       {"ingest", n->impl_->ingest->endpoint()},
+       {"pager", n->impl_->pager->endpoint()},
+       {"control", n->impl_->control->endpoint()}});
+  return n;
 }
 
 node::node(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
@@ -173,8 +191,9 @@ node::~node() { stop(); }
 void node::stop() {
   if (!impl_ || impl_->stopped) return;
   impl_->stopped = true;
-  // Order matters: stop intake and answer in-flight batches, then let the journal finish
+  // Order matters: operators' commands first (the one running finishes), then stop intake and answer in-flight batches, then let the journal finish
   // every queued append (its completions still reach the ingest server, which is alive).
+  if (impl_->control) impl_->control->stop();
   impl_->ingest->stop();
   // Every append has completed (the endpoint drained), so the host has every reading; the
   // entities snapshot and stop before the database closes.
@@ -191,6 +210,64 @@ void node::stop() {
 const std::string& node::ingest_endpoint() const { return impl_->ingest->endpoint(); }
 
 const std::string& node::pager_endpoint() const { return impl_->pager->endpoint(); }
+
+const std::string& node::control_endpoint() const { return impl_->control->endpoint(); }
+
+const config::node_options& node::options() const { return impl_->opts; }
+
+epoch_ms node::started_at() const { return impl_->started_at; }
+
+epoch_ms node::now() const { return impl_->clock->now(); }
+
+status node::health() const {
+  if (impl_->stopped) return {errc::unavailable, "node is stopped"};
+  auto r = impl_->journal->get_snapshot("n/silences");
+  return r ? status{} : r.error();
+}
+
+result<std::vector<alert_event>> node::open_alerts() const {
+  if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
+  std::vector<alert_event> out;
+  auto st = impl_->journal->for_each_open_alert([&](const alert_event& e) {
+    out.push_back(e);
+    return true;
+  });
+  if (!st) return st;
+  return out;
+}
+
+result<std::vector<alert_event>> node::latest_alerts() const {
+  if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
+  std::vector<alert_event> out;
+  auto st = impl_->journal->for_each_alert_event([&](const alert_event& e) {
+    if (!out.empty() && out.back().after.id == e.after.id) out.back() = e;
+    else out.push_back(e);
+    return true;
+  });
+  if (!st) return st;
+  return out;
+}
+
+result<std::vector<storage::journal::node_event>> node::events() const {
+  if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
+  return impl_->journal->events();
+}
+
+result<std::vector<storage::journal_entry>> node::readings(const device_id& id, std::uint64_t from_seq,
+                                                           std::size_t limit) const {
+  if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
+  return impl_->journal->read_device(id, from_seq, limit);
+}
+
+result<device_state> node::device_at(const device_id& id, epoch_ms at) const {
+  if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
+  return storage::device_at(*impl_->journal, id, at);
+}
+
+result<patient_state> node::patient_at(const patient_id& id, epoch_ms at) const {
+  if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
+  return storage::patient_at(*impl_->journal, id, at);
+}
 
 std::vector<std::string> node::gateways() const { return impl_->stopped ? std::vector<std::string>{} : impl_->pager->gateways(); }
 
@@ -230,16 +307,29 @@ bool escalator_owns(const std::string& alert_id) {
 }
 }  // namespace
 
+// Who acknowledged or resolved an alert by hand, and when: a node event beside the
+// transition (an alert keeps who acknowledged it, not who resolved it).
+static void audit(storage::journal& j, const time_source& clock, const result<std::vector<alert_event>>& events,
+           const char* kind, const std::string& alert_id, const std::string& by) {
+  if (!events || events->empty()) return;
+  if (auto st = j.append_event(clock.now(), kind, alert_id, "by " + by); !st)
+    log(log_level::error, "node", "audit_write_failed", {{"error", st.to_string()}});
+}
+
 result<std::vector<alert_event>> node::acknowledge(const std::string& alert_id, const std::string& by) {
   if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
-  return ask<std::vector<alert_event>>(*impl_->sys, escalator_owns(alert_id) ? impl_->escalator : impl_->host,
-                                       actors::ack_atom::value, alert_id, by);
+  auto events = ask<std::vector<alert_event>>(*impl_->sys, escalator_owns(alert_id) ? impl_->escalator : impl_->host,
+                                              actors::ack_atom::value, alert_id, by);
+  audit(*impl_->journal, *impl_->clock, events, "alert_acknowledged", alert_id, by);
+  return events;
 }
 
 result<std::vector<alert_event>> node::resolve(const std::string& alert_id, const std::string& by) {
   if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
-  return ask<std::vector<alert_event>>(*impl_->sys, escalator_owns(alert_id) ? impl_->escalator : impl_->host,
-                                       actors::resolve_atom::value, alert_id, by);
+  auto events = ask<std::vector<alert_event>>(*impl_->sys, escalator_owns(alert_id) ? impl_->escalator : impl_->host,
+                                              actors::resolve_atom::value, alert_id, by);
+  audit(*impl_->journal, *impl_->clock, events, "alert_resolved", alert_id, by);
+  return events;
 }
 
 status node::reload_rules() {

@@ -15,6 +15,7 @@
 #include "engine/rules.hpp"
 #include "engine/status.hpp"
 #include "engine/time.hpp"
+#include "storage/journal.hpp"
 
 namespace alert {
 
@@ -75,6 +76,15 @@ public:
   const std::string& ingest_endpoint() const;
   /// The pager endpoint as bound (port resolved).
   const std::string& pager_endpoint() const;
+  /// The control endpoint as bound (port resolved).
+  const std::string& control_endpoint() const;
+  /// The options the node runs with.
+  const config::node_options& options() const;
+  /// Node time the node started, and node time now.
+  epoch_ms started_at() const;
+  epoch_ms now() const;
+  /// Whether the journal answers a read (the health check); the error otherwise.
+  status health() const;
   /// Names of the pager gateways connected now.
   std::vector<std::string> gateways() const;
 
@@ -106,6 +116,18 @@ public:
   result<std::vector<silence>> silences() const;
   /// The journaled transitions of one alert.
   result<std::vector<alert_event>> alert_history(const std::string& alert_id) const;
+  /// The latest transition of every alert not resolved, by alert id.
+  result<std::vector<alert_event>> open_alerts() const;
+  /// The latest transition of every alert ever journaled (reads the whole alert journal).
+  result<std::vector<alert_event>> latest_alerts() const;
+  /// Node events (supervision, silences, pages), oldest first.
+  result<std::vector<storage::journal::node_event>> events() const;
+  /// A device's journaled readings from `from_seq`, at most `limit`.
+  result<std::vector<storage::journal_entry>> readings(const device_id& id, std::uint64_t from_seq,
+                                                       std::size_t limit) const;
+  /// A device's or a patient's state as the node knew it at node time `at`.
+  result<device_state> device_at(const device_id& id, epoch_ms at) const;
+  result<patient_state> patient_at(const patient_id& id, epoch_ms at) const;
   /// The escalations the node keeps (alerts being paged, acknowledged with a re-page timer,
   /// or silenced), in alert id order.
   result<std::vector<escalation_state>> escalations() const;

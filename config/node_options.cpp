@@ -69,6 +69,10 @@ result<parsed_command> parse_command_line(int argc, const char* const argv[],
       ("pager.grace-ms", po::value(&o.pager_grace_ms)->default_value(d.pager_grace_ms),
        "after start, how long a target may have no gateway before its pages count as unreachable "
        "(escalate and raise a technical alert); lets gateways reconnect to a restarted node");
+  po::options_description control{"Control (alertctl, docs/protocol.md)"};
+  control.add_options()
+      ("control.endpoint", po::value(&o.control_endpoint)->default_value(d.control_endpoint),
+       "ZeroMQ endpoint the control ROUTER binds (alertctl); keep it on loopback or a trusted network");
   po::options_description journal{"Journal"};
   journal.add_options()
       ("journal.sync", po::value(&o.journal_sync)->default_value(d.journal_sync),
@@ -90,7 +94,7 @@ result<parsed_command> parse_command_line(int argc, const char* const argv[],
       ("rules.tick-ms", po::value(&o.rules_tick_ms)->default_value(d.rules_tick_ms),
        "how often no-data (device silent) rules are checked");
   po::options_description all{"alertd options (command line > environment ALERT_* > config file > defaults)"};
-  all.add(general).add(ingest).add(pager).add(journal).add(entities).add(rules);
+  all.add(general).add(ingest).add(pager).add(control).add(journal).add(entities).add(rules);
 
   std::map<std::string, std::string> env_to_option;
   for (const auto& opt : all.options()) env_to_option[env_name(opt->long_name())] = opt->long_name();
@@ -168,6 +172,11 @@ status validate(const node_options& o) {
     return bad("pager.endpoint '" + o.pager_endpoint + "' must start with tcp://, ipc:// or inproc://");
   if (o.pager_endpoint == o.ingest_endpoint && o.pager_endpoint.find(":*") == std::string::npos)
     return bad("pager.endpoint and ingest.endpoint must differ");
+  if (!endpoint_ok(o.control_endpoint))
+    return bad("control.endpoint '" + o.control_endpoint + "' must start with tcp://, ipc:// or inproc://");
+  for (const auto* other : {&o.ingest_endpoint, &o.pager_endpoint})
+    if (o.control_endpoint == *other && other->find(":*") == std::string::npos)
+      return bad("control.endpoint must differ from ingest.endpoint and pager.endpoint");
   if (o.pager_max_message_bytes < 1024 || o.pager_max_message_bytes > (1 << 20))
     return bad("pager.max-message-bytes must be between 1024 and 1048576");
   if (o.pager_grace_ms < 0 || o.pager_grace_ms > 3'600'000) return bad("pager.grace-ms must be between 0 and 3600000");

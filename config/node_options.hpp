@@ -30,6 +30,8 @@ struct node_options {
   /// unreachable (gateways reconnect to a restarted node within their hello interval).
   std::int64_t pager_grace_ms = 15 * 1000;
 
+  std::string control_endpoint = "tcp://127.0.0.1:7602";  ///< alertctl connects here
+
   bool journal_sync = true;  ///< fsync the WAL before acking (never off in production)
 
   std::int64_t entity_idle_timeout_ms = 5 * 60 * 1000;  ///< idle entities passivate after this

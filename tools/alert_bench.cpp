@@ -49,6 +49,7 @@ run_result run(const settings& s, const std::string& dir) {
   o.data_dir = dir;
   o.ingest_endpoint = "tcp://127.0.0.1:*";
   o.pager_endpoint = "tcp://127.0.0.1:*";
+  o.control_endpoint = "tcp://127.0.0.1:*";
   o.journal_sync = s.sync;
   o.stats_interval_s = 0;
   wall_clock clock;

@@ -89,7 +89,8 @@ int main(int argc, char** argv) {
     return n.code() == errc::unavailable ? exit_unavailable : exit_failure;
   }
   // Tests and scripts wait for this line on stdout before they connect.
-  std::cout << "alertd ready ingest=" << (*n)->ingest_endpoint() << " pager=" << (*n)->pager_endpoint() << std::endl;
+  std::cout << "alertd ready ingest=" << (*n)->ingest_endpoint() << " pager=" << (*n)->pager_endpoint()
+            << " control=" << (*n)->control_endpoint() << std::endl;
 
   node_stats last{};
   for (;;) {

@@ -88,6 +88,25 @@ public:
     }
   }
 
+  /// Everything the program writes until it closes its output (or the deadline), with what
+  /// earlier waits left unread.
+  std::string read_all(std::chrono::milliseconds timeout = std::chrono::seconds{30}) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      pollfd p{out_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char chunk[4096];
+      auto n = ::read(out_, chunk, sizeof chunk);
+      if (n <= 0) break;
+      buf_.append(chunk, static_cast<std::size_t>(n));
+    }
+    std::string out;
+    out.swap(buf_);
+    return out;
+  }
+
   void signal(int sig) { ::kill(pid_, sig); }
 
   /// Waits for the exit (bounded); the exit code, 128+signal, or nothing at the deadline.
