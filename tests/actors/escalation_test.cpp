@@ -289,7 +289,7 @@ TEST_CASE("resolving an alert cancels its outstanding pages and ends its escalat
   CHECK(nurse.pages.size() == 1);
 }
 
-TEST_CASE("a silence cancels pages; when it is lifted the alert is paged again under new ids") {
+TEST_CASE("a silence cancels pages, and when it is lifted the alert is paged again under new ids") {
   fixture f;
   gateway nurse{f.ctx, f.n->pager_endpoint(), "ward-gw", {"nurse"}};
   f.spo2(84);
@@ -369,7 +369,7 @@ TEST_CASE("a node restarted in the middle of an escalation resumes at the step i
   CHECK(f.escalation().repeat == 1);
 }
 
-TEST_CASE("an operator's acknowledgement cancels the pages; still open after the ack timeout, it is paged again") {
+TEST_CASE("an operator's acknowledgement cancels the pages, and still open after the ack timeout it is paged again") {
   std::string yaml = rules_yaml;
   yaml.replace(yaml.find("    repeat: 1"), 0, "    ack_timeout: 10m\n");
   fixture f{60 * minute, yaml};

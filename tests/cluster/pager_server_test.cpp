@@ -114,7 +114,7 @@ TEST_CASE("a target no gateway serves is reported unreachable") {
   CHECK(f.server->send_cancel("rapid-response", {"x", "y", "resolved"}) == 0);
 }
 
-TEST_CASE("statuses reach the node with the gateway's name; before hello they are refused") {
+TEST_CASE("statuses reach the node with the gateway's name, and before hello they are refused") {
   fixture f;
   gateway g{f.ctx, f.server->endpoint()};
   g.send(wire::encode_status({"p-1", page_status::received, "", 5}));
