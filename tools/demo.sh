@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 tools/install-deps.sh
 build=build/release
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DALERT_BUILD_TESTS=OFF >/dev/null
-cmake --build "$build" -j "$(nproc)" --target alertd alert-sim pager-sink
+cmake --build "$build" -j "$(nproc)" --target alertd alert-sim pager-sink alertctl
 
 data=var/demo
 mkdir -p "$data"
@@ -17,6 +17,7 @@ echo "demo: pages appear below as PAGE lines; the node's log is in $log (tail -f
 echo "demo: every alert and escalation step)"
 echo "demo: the rapid-response team's pager never answers, so their pages escalate after 1 min"
 echo "demo: to the ward, whose pager accepts after 20 s and so acknowledges the alert"
+echo "demo: in another terminal: $build/tools/alertctl alerts (or status, alert ID, ack ID...)"
 
 "$build/tools/alertd" --data-dir "$data/alertd" --stats-interval 10 2>>"$log" &
 node_pid=$!
