@@ -99,6 +99,8 @@ wire::pager_page to_wire(const entry& e, const page& p, epoch_ms now) {
 
 void handle_event(esc_actor* self, const alert_event& ev);
 
+void count(std::atomic<std::uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
+
 // Journals transitions of an alert this actor owns and handles them like an entity's.
 void publish_own(esc_actor* self, const alert_event& ev) {
   if (auto st = self->state.cfg.journal->append_alert_events({ev}); !st)
@@ -192,10 +194,17 @@ void run(esc_actor* self, const std::string& alert_id, std::vector<escalation_ac
     }
     persist(s, e, events);
     std::vector<escalation_action> more;
+    std::set<std::pair<unsigned, unsigned>> steps;  // (level, repeat) first paged in this round
     for (const auto& a : acts) {
       switch (a.what) {
         case escalation_action::type::send: {
           auto n = s.pager ? s.pager->send_page(to_wire(e, a.pg, now)) : 0;
+          if (auto* m = s.cfg.metrics) {
+            count(a.pg.sends > 1 ? m->pages_resent : m->pages_sent);
+            if (a.pg.sends == 1 && steps.insert({a.pg.level, a.pg.repeat}).second)
+              count(m->steps_by_level[std::min<std::size_t>(a.pg.level, m->steps_by_level.size() - 1)]);
+            if (n == 0 && now >= s.started_at + s.cfg.grace_ms) count(m->pages_unreachable);
+          }
           log(log_level::info, "escalation", a.pg.sends > 1 ? "page_resent" : "page_sent",
               {{"page", a.pg.id}, {"target", a.pg.target}, {"gateways", std::to_string(n)}});
           if (n == 0 && now >= s.started_at + s.cfg.grace_ms) {
@@ -206,6 +215,7 @@ void run(esc_actor* self, const std::string& alert_id, std::vector<escalation_ac
         }
         case escalation_action::type::cancel:
           if (s.pager) s.pager->send_cancel(a.pg.target, {a.pg.id, e.st.alert_id, a.reason});
+          if (auto* m = s.cfg.metrics) count(m->pages_cancelled);
           log(log_level::info, "escalation", "page_cancelled", {{"page", a.pg.id}, {"reason", a.reason}});
           break;
         case escalation_action::type::acknowledge:
@@ -251,6 +261,18 @@ void close(esc_actor* self, std::map<std::string, entry>::iterator it, const std
 bool moved_on(escalator_state& s, const alert_record& a) {
   auto history = s.cfg.journal->alert_history(a.id);
   return history && !history->empty() && history->back().after.version > a.version;
+}
+
+// Arrival-to-page: from the node time the reading that fired the alert was received to now,
+// when its first page leaves. Alerts fired by a timer (no reading) are not counted.
+void observe_arrival(escalator_state& s, const alert_event& ev, epoch_ms now) {
+  if (ev.cause.empty()) return;
+  const auto& c = ev.cause.back();
+  auto d = device_id::make(c.device);
+  if (!d) return;
+  auto entries = s.cfg.journal->read_device(*d, c.seq, 1);
+  if (!entries || entries->empty() || entries->front().r.seq != c.seq) return;
+  s.cfg.metrics->arrival_to_page.observe(static_cast<double>(now - entries->front().received) / 1000.0);
 }
 
 void handle_event(esc_actor* self, const alert_event& ev) {
@@ -306,6 +328,10 @@ void handle_event(esc_actor* self, const alert_event& ev) {
     e.st = start_escalation(*routed, a, now, acts);
     s.live.emplace(a.id, std::move(e));
     log(log_level::info, "escalation", "started", {{"alert", a.id}, {"policy", routed->id}});
+    if (auto* m = s.cfg.metrics) {
+      count(m->escalations_started);
+      if (ev.type == alert_event_type::fired) observe_arrival(s, ev, now);
+    }
     run(self, a.id, std::move(acts));
     return;
   }
@@ -380,6 +406,7 @@ void on_status(esc_actor* self, const std::string& gateway, const std::string& p
   }
   const std::string who = by.empty() ? gateway : by;
   std::vector<escalation_action> acts;
+  if (auto* m = s.cfg.metrics) count(m->statuses[static_cast<std::size_t>(status)]);
   if (const auto* pol = policy_of(s, it->second))
     on_page_status(*pol, it->second.st, page_id, status, who, now, acts);
   persist(s, it->second,

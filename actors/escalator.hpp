@@ -10,6 +10,8 @@
 
 #include <caf/all.hpp>
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -18,6 +20,7 @@
 #include "actors/shard_host.hpp"
 #include "cluster/pager_server.hpp"
 #include "engine/escalation.hpp"
+#include "engine/histogram.hpp"
 #include "engine/rules.hpp"
 #include "engine/time.hpp"
 #include "storage/journal.hpp"
@@ -43,6 +46,19 @@ using hello_atom = caf::atom_constant<caf::atom("hello")>;
 using page_status_atom = caf::atom_constant<caf::atom("pgstatus")>;
 using escalations_atom = caf::atom_constant<caf::atom("escalats")>;
 
+/// What the escalator counts, read by the metrics endpoint from any thread.
+struct escalation_metrics {
+  std::atomic<std::uint64_t> escalations_started{0};
+  std::atomic<std::uint64_t> pages_sent{0};         ///< first sends
+  std::atomic<std::uint64_t> pages_resent{0};       ///< redeliveries and resends to a gateway that connected
+  std::atomic<std::uint64_t> pages_cancelled{0};
+  std::atomic<std::uint64_t> pages_unreachable{0};  ///< sends no gateway could take (after the start grace)
+  std::array<std::atomic<std::uint64_t>, 7> statuses{};        ///< gateway reports, by page_status
+  std::array<std::atomic<std::uint64_t>, 8> steps_by_level{};  ///< steps paged, by level (7: 7 or more)
+  /// Node seconds from the arrival of the reading that fired an alert to its first page.
+  histogram arrival_to_page{histogram::latency_bounds()};
+};
+
 /// Settings of the escalator.
 struct escalator_config {
   storage::journal* journal = nullptr;
@@ -53,6 +69,8 @@ struct escalator_config {
   epoch_ms grace_ms = 15'000;
   /// Period of the timer that checks due escalations against the node clock.
   std::chrono::milliseconds tick_interval{1000};
+  /// Where to count (null: nowhere). Outlives the escalator.
+  escalation_metrics* metrics = nullptr;
 };
 
 /// Spawns the escalator. It loads the escalations in progress from RocksDB at once, then

@@ -4,6 +4,7 @@
 
 #include "actors/control.hpp"
 #include "actors/escalator.hpp"
+#include "actors/metrics.hpp"
 #include "actors/shard_host.hpp"
 #include "cluster/control_server.hpp"
 #include "cluster/ingest_server.hpp"
@@ -69,6 +70,8 @@ struct node::impl {
   std::unique_ptr<journal_backend> backend;
   std::unique_ptr<cluster::ingest_server> ingest;
   std::unique_ptr<cluster::control_server> control;
+  actors::escalation_metrics escalation_counts;
+  std::unique_ptr<actors::metrics_endpoint> metrics;
   epoch_ms started_at = 0;
   bool stopped = false;
 };
@@ -112,6 +115,7 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
   ec.policies = rules->escalation;
   ec.grace_ms = opts.pager_grace_ms;
   ec.tick_interval = std::chrono::milliseconds{opts.rules_tick_ms};
+  ec.metrics = &p->escalation_counts;
   p->escalator = actors::spawn_escalator(*p->sys, std::move(ec));
   cluster::pager_options po;
   po.endpoint = opts.pager_endpoint;
@@ -175,12 +179,21 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
     return control.error();
   }
   n->impl_->control = std::move(*control);
+  if (!opts.metrics_endpoint.empty() && opts.metrics_endpoint != "off") {
+    auto metrics = actors::metrics_endpoint::start(opts.metrics_endpoint, *raw, raw->impl_->escalation_counts);
+    if (!metrics) {
+      n->stop();
+      return metrics.error();
+    }
+    n->impl_->metrics = std::move(*metrics);
+  }
   log(log_level::info, "node", "started",
       {{"node", opts.node_id},
        {"data_dir", opts.data_dir},
        {"ingest", n->impl_->ingest->endpoint()},
        {"pager", n->impl_->pager->endpoint()},
-       {"control", n->impl_->control->endpoint()}});
+       {"control", n->impl_->control->endpoint()},
+       {"metrics", n->metrics_url()}});
   return n;
 }
 
@@ -193,6 +206,7 @@ void node::stop() {
   impl_->stopped = true;
   // Order matters: operators' commands first (the one running finishes), then stop intake and answer in-flight batches, then let the journal finish
   // every queued append (its completions still reach the ingest server, which is alive).
+  impl_->metrics.reset();  // no scrape reaches a node being taken apart
   if (impl_->control) impl_->control->stop();
   impl_->ingest->stop();
   // Every append has completed (the endpoint drained), so the host has every reading; the
@@ -212,6 +226,8 @@ const std::string& node::ingest_endpoint() const { return impl_->ingest->endpoin
 const std::string& node::pager_endpoint() const { return impl_->pager->endpoint(); }
 
 const std::string& node::control_endpoint() const { return impl_->control->endpoint(); }
+
+std::string node::metrics_url() const { return impl_->metrics ? impl_->metrics->url() : std::string{}; }
 
 const config::node_options& node::options() const { return impl_->opts; }
 
@@ -389,11 +405,15 @@ node_stats node::stats() const {
   s.accepted = in.accepted;
   s.duplicates = in.duplicates;
   s.rejected = in.rejected;
+  s.rejected_by_code.assign(in.rejected_by_code.begin(), in.rejected_by_code.end());
+  s.errors_by_code.assign(in.errors_by_code.begin(), in.errors_by_code.end());
+  s.request_latency = std::move(in.request_latency);
   if (!impl_->stopped) {
     auto js = impl_->journal->stats();
     s.journal_commits = js.commits;
     s.journal_commit_micros = js.commit_micros;
     s.journal_pending = js.pending;
+    s.journal_commit_latency = std::move(js.commit_latency);
     if (auto hs = ask<actors::host_stats>(*impl_->sys, impl_->host, actors::stats_atom::value)) {
       s.active_devices = hs->active_devices;
       s.active_patients = hs->active_patients;

@@ -11,6 +11,7 @@
 #include "config/node_options.hpp"
 #include "engine/entity.hpp"
 #include "engine/escalation.hpp"
+#include "engine/histogram.hpp"
 #include "engine/reading.hpp"
 #include "engine/rules.hpp"
 #include "engine/status.hpp"
@@ -35,6 +36,10 @@ struct node_stats {
   std::uint64_t passivations = 0;
   std::uint64_t restarts = 0;
   std::uint64_t quarantined = 0;
+  std::vector<std::uint64_t> rejected_by_code;  ///< readings refused, indexed by errc
+  std::vector<std::uint64_t> errors_by_code;    ///< requests refused whole, indexed by errc
+  histogram::snapshot request_latency;          ///< ingest request arrival to reply, seconds
+  histogram::snapshot journal_commit_latency;   ///< group commit, seconds
 };
 
 /// Extension points of a node, for rules (later issues) and tests.
@@ -78,6 +83,8 @@ public:
   const std::string& pager_endpoint() const;
   /// The control endpoint as bound (port resolved).
   const std::string& control_endpoint() const;
+  /// The metrics URL (http://HOST:PORT/metrics), or empty when metrics are off.
+  std::string metrics_url() const;
   /// The options the node runs with.
   const config::node_options& options() const;
   /// Node time the node started, and node time now.

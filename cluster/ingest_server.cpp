@@ -47,6 +47,10 @@ struct ingest_server::impl {
   std::atomic<std::uint64_t> in_flight{0};
   std::atomic<std::uint64_t> requests{0}, request_errors{0}, accepted{0}, duplicates{0}, rejected{0},
       replies_dropped{0};
+  std::array<std::atomic<std::uint64_t>, errc_count> rejected_by_code{}, errors_by_code{};
+  histogram request_latency{histogram::latency_bounds()};
+
+  static std::size_t index_of(errc c) { return std::min(static_cast<std::size_t>(c), errc_count - 1); }
 
   void wake() {
     std::uint64_t one = 1;
@@ -88,6 +92,7 @@ struct ingest_server::impl {
 
   void reply_error(std::vector<std::string>&& envelope, wire::batch_id batch, errc code, std::string message) {
     request_errors.fetch_add(1, std::memory_order_relaxed);
+    errors_by_code[index_of(code)].fetch_add(1, std::memory_order_relaxed);
     log(log_level::info, "ingest", "request_refused",
         {{"batch", reading_context(batch)}, {"code", std::string{to_string(code)}}, {"msg", message}});
     send({std::move(envelope), wire::encode_error({std::move(batch), code, std::move(message)})});
@@ -144,6 +149,7 @@ struct ingest_server::impl {
     }
     std::sort(refused.begin(), refused.end(), [](const auto& a, const auto& b) { return a.index < b.index; });
     rejected.fetch_add(refused.size(), std::memory_order_relaxed);
+    for (const auto& r : refused) rejected_by_code[index_of(r.code)].fetch_add(1, std::memory_order_relaxed);
     if (readings.empty()) {
       send({std::move(envelope), wire::encode_ack({std::move(req.batch), 0, 0, std::move(refused)})});
       return;
@@ -155,7 +161,9 @@ struct ingest_server::impl {
     ack->batch = std::move(req.batch);
     ack->rejected = std::move(refused);
     in_flight.fetch_add(1, std::memory_order_relaxed);
-    auto st = backend.submit(std::move(readings), now, [this, pending, ack](status s, std::uint64_t acc, std::uint64_t dup) {
+    const auto arrived = std::chrono::steady_clock::now();
+    auto st = backend.submit(std::move(readings), now, [this, pending, ack, arrived](status s, std::uint64_t acc,
+                                                                                     std::uint64_t dup) {
       if (s) {
         ack->accepted = acc;
         ack->duplicates = dup;
@@ -164,10 +172,12 @@ struct ingest_server::impl {
         pending->payload = wire::encode_ack(*ack);
       } else {
         request_errors.fetch_add(1, std::memory_order_relaxed);
+        errors_by_code[index_of(errc::unavailable)].fetch_add(1, std::memory_order_relaxed);
         pending->payload = wire::encode_error(
             {ack->batch, errc::unavailable, "readings could not be stored (" + s.to_string() + "); retry later"});
       }
       post(std::move(*pending));
+      request_latency.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - arrived).count());
       in_flight.fetch_sub(1, std::memory_order_relaxed);
     });
     if (!st) {
@@ -257,6 +267,11 @@ ingest_stats ingest_server::stats() const {
   s.accepted = impl_->accepted.load();
   s.duplicates = impl_->duplicates.load();
   s.rejected = impl_->rejected.load();
+  for (std::size_t i = 0; i < errc_count; ++i) {
+    s.rejected_by_code[i] = impl_->rejected_by_code[i].load(std::memory_order_relaxed);
+    s.errors_by_code[i] = impl_->errors_by_code[i].load(std::memory_order_relaxed);
+  }
+  s.request_latency = impl_->request_latency.read();
   s.replies_dropped = impl_->replies_dropped.load();
   s.in_flight = impl_->in_flight.load();
   return s;

@@ -4,6 +4,7 @@
 // the shard owner) and replies only when the backend says they are durable.
 
 #include <atomic>
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -14,6 +15,7 @@
 
 #include "cluster/ingest_wire.hpp"
 #include "engine/reading.hpp"
+#include "engine/histogram.hpp"
 #include "engine/status.hpp"
 #include "engine/time.hpp"
 
@@ -46,6 +48,9 @@ struct ingest_options {
 };
 
 /// Counters for operators (monotonic since start).
+/// Number of error codes (errc values), for per-code counts.
+inline constexpr std::size_t errc_count = static_cast<std::size_t>(errc::internal) + 1;
+
 struct ingest_stats {
   std::uint64_t requests = 0;
   std::uint64_t request_errors = 0;  ///< requests answered with an error reply
@@ -54,6 +59,10 @@ struct ingest_stats {
   std::uint64_t rejected = 0;        ///< readings refused with a per-reading code
   std::uint64_t replies_dropped = 0; ///< replies a gone or stalled peer could not take
   std::uint64_t in_flight = 0;       ///< batches waiting for the backend
+  std::array<std::uint64_t, errc_count> rejected_by_code{};  ///< readings refused, by code
+  std::array<std::uint64_t, errc_count> errors_by_code{};    ///< requests refused whole, by code
+  /// Seconds from a request's arrival to its reply (acks wait for the disk).
+  histogram::snapshot request_latency;
 };
 
 /// A running ingest endpoint.

@@ -72,7 +72,9 @@ result<parsed_command> parse_command_line(int argc, const char* const argv[],
   po::options_description control{"Control (alertctl, docs/protocol.md)"};
   control.add_options()
       ("control.endpoint", po::value(&o.control_endpoint)->default_value(d.control_endpoint),
-       "ZeroMQ endpoint the control ROUTER binds (alertctl); keep it on loopback or a trusted network");
+       "ZeroMQ endpoint the control ROUTER binds (alertctl); keep it on loopback or a trusted network")
+      ("metrics.endpoint", po::value(&o.metrics_endpoint)->default_value(d.metrics_endpoint),
+       "HOST:PORT of the Prometheus metrics endpoint (GET /metrics over HTTP; port 0 picks a free one; off: none)");
   po::options_description journal{"Journal"};
   journal.add_options()
       ("journal.sync", po::value(&o.journal_sync)->default_value(d.journal_sync),
@@ -177,6 +179,12 @@ status validate(const node_options& o) {
   for (const auto* other : {&o.ingest_endpoint, &o.pager_endpoint})
     if (o.control_endpoint == *other && other->find(":*") == std::string::npos)
       return bad("control.endpoint must differ from ingest.endpoint and pager.endpoint");
+  if (o.metrics_endpoint != "off") {
+    auto colon = o.metrics_endpoint.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == o.metrics_endpoint.size() ||
+        o.metrics_endpoint.find_first_not_of("0123456789", colon + 1) != std::string::npos)
+      return bad("metrics.endpoint '" + o.metrics_endpoint + "' must be HOST:PORT (e.g. 127.0.0.1:9464) or off");
+  }
   if (o.pager_max_message_bytes < 1024 || o.pager_max_message_bytes > (1 << 20))
     return bad("pager.max-message-bytes must be between 1024 and 1048576");
   if (o.pager_grace_ms < 0 || o.pager_grace_ms > 3'600'000) return bad("pager.grace-ms must be between 0 and 3600000");

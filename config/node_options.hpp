@@ -31,6 +31,7 @@ struct node_options {
   std::int64_t pager_grace_ms = 15 * 1000;
 
   std::string control_endpoint = "tcp://127.0.0.1:7602";  ///< alertctl connects here
+  std::string metrics_endpoint = "127.0.0.1:9464";       ///< Prometheus scrapes http://HERE/metrics; "off": none
 
   bool journal_sync = true;  ///< fsync the WAL before acking (never off in production)
 

@@ -354,6 +354,7 @@ void journal::commit(std::vector<request>& group) {
     auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - start);
     commit_micros_.fetch_add(static_cast<std::uint64_t>(micros.count()), std::memory_order_relaxed);
+    commit_latency_.observe(static_cast<double>(micros.count()) / 1e6);
     commits_.fetch_add(1, std::memory_order_relaxed);
   }
   if (max_seq_.size() > max_cached_devices) max_seq_.clear();
@@ -656,6 +657,7 @@ journal_stats journal::stats() const {
   s.duplicates = duplicates_.load(std::memory_order_relaxed);
   s.commits = commits_.load(std::memory_order_relaxed);
   s.commit_micros = commit_micros_.load(std::memory_order_relaxed);
+  s.commit_latency = commit_latency_.read();
   s.failures = failures_.load(std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock{mutex_};
   s.pending = queued_readings_;

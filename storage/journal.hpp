@@ -16,6 +16,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "engine/histogram.hpp"
 #include "engine/reading.hpp"
 #include "engine/rules.hpp"
 #include "engine/status.hpp"
@@ -64,6 +65,7 @@ struct journal_stats {
   std::uint64_t commit_micros = 0;  ///< time spent in WriteBatch + sync, summed
   std::uint64_t failures = 0;       ///< group commits that failed
   std::uint64_t pending = 0;        ///< readings queued right now
+  histogram::snapshot commit_latency;  ///< seconds per group commit (WriteBatch + WAL sync)
 };
 
 /// The journal of one data directory. Thread-safe.
@@ -182,6 +184,7 @@ private:
   std::unordered_map<std::string, std::uint64_t> max_seq_;
   std::unordered_set<std::string> indexed_pairs_;
   std::atomic<std::uint64_t> event_counter_{0};
+  histogram commit_latency_{histogram::latency_bounds()};
   std::mutex event_mutex_;
 
   mutable std::mutex mutex_;

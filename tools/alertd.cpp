@@ -90,7 +90,8 @@ int main(int argc, char** argv) {
   }
   // Tests and scripts wait for this line on stdout before they connect.
   std::cout << "alertd ready ingest=" << (*n)->ingest_endpoint() << " pager=" << (*n)->pager_endpoint()
-            << " control=" << (*n)->control_endpoint() << std::endl;
+            << " control=" << (*n)->control_endpoint()
+            << " metrics=" << ((*n)->metrics_url().empty() ? std::string{"off"} : (*n)->metrics_url()) << std::endl;
 
   node_stats last{};
   for (;;) {

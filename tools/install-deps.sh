@@ -15,6 +15,7 @@ packages=(
   catch2                # Catch2 v2 test framework
   python3-zmq python3-msgpack # second-language protocol tests (Debian's /usr/bin/python3)
   clang libclang-rt-14-dev    # libFuzzer targets for the wire decoders
+  prometheus-cpp-dev    # the /metrics endpoint: registry, histograms and an HTTP exposer
 )
 
 missing=()

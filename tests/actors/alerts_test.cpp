@@ -54,6 +54,7 @@ struct fixture {
     opts.ingest_endpoint = "tcp://127.0.0.1:*";
     opts.pager_endpoint = "tcp://127.0.0.1:*";
     opts.control_endpoint = "tcp://127.0.0.1:*";
+    opts.metrics_endpoint = "127.0.0.1:0";
     opts.stats_interval_s = 0;
     opts.rules_file = dir.sub("rules.yaml");
     opts.rules_tick_ms = 3'600'000;  // ticks only when the test says so
@@ -253,6 +254,7 @@ TEST_CASE("a node refuses to start with a bad rules file and says where") {
   o.ingest_endpoint = "tcp://127.0.0.1:*";
   o.pager_endpoint = "tcp://127.0.0.1:*";
   o.control_endpoint = "tcp://127.0.0.1:*";
+  o.metrics_endpoint = "127.0.0.1:0";
   o.rules_file = dir.sub("bad.yaml");
   std::ofstream{o.rules_file} << "version: 1\nrules:\n  - id: x\n    kind: threshold\n    metric: spo2\n    below: 500\n";
   manual_clock clock{t0};

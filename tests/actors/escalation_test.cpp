@@ -123,6 +123,7 @@ struct fixture {
     opts.ingest_endpoint = "tcp://127.0.0.1:*";
     opts.pager_endpoint = "tcp://127.0.0.1:*";
     opts.control_endpoint = "tcp://127.0.0.1:*";
+    opts.metrics_endpoint = "127.0.0.1:0";
     opts.stats_interval_s = 0;
     opts.rules_file = dir.sub("rules.yaml");
     opts.rules_tick_ms = 3'600'000;  // timers fire when the test ticks

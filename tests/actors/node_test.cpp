@@ -38,6 +38,7 @@ config::node_options options(const test::temp_dir& dir) {
   o.ingest_endpoint = "tcp://127.0.0.1:*";
   o.pager_endpoint = "tcp://127.0.0.1:*";
   o.control_endpoint = "tcp://127.0.0.1:*";
+  o.metrics_endpoint = "127.0.0.1:0";
   o.stats_interval_s = 0;
   o.entity_snapshot_every = 3;
   return o;

@@ -8,6 +8,7 @@
 #include <zmq.hpp>
 
 #include "cluster/ingest_client.hpp"
+#include "tests/support/http.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -23,12 +24,12 @@ std::int64_t wall_ms() {
 // An alertd on ephemeral loopback ports; its stderr (the log) is read with its stdout.
 struct running_node {
   std::unique_ptr<test::process> p;
-  std::string ingest, control;
+  std::string ingest, pager, control, metrics;
 
   running_node(const std::string& data, std::vector<std::string> extra = {}) {
     std::vector<std::string> args{"--data-dir",         data,          "--ingest.endpoint", "tcp://127.0.0.1:*",
                                   "--pager.endpoint",   "tcp://127.0.0.1:*", "--control.endpoint",
-                                  "tcp://127.0.0.1:*", "--stats-interval", "0"};
+                                  "tcp://127.0.0.1:*", "--metrics.endpoint", "127.0.0.1:0", "--stats-interval", "0"};
     args.insert(args.end(), extra.begin(), extra.end());
     p = std::make_unique<test::process>(ALERT_ALERTD_PATH, args, true);
     auto ready = p->wait_for_line("alertd ready");
@@ -38,7 +39,9 @@ struct running_node {
       return ready->substr(at, ready->find(' ', at) - at);
     };
     ingest = field("ingest");
+    pager = field("pager");
     control = field("control");
+    metrics = field("metrics");
   }
   int stop() {
     p->signal(SIGTERM);
@@ -225,7 +228,7 @@ TEST_CASE("a clean shutdown loses nothing acknowledged, and a second node on the
     // A second node on the same data directory refuses to start, saying why.
     test::process second{ALERT_ALERTD_PATH,
                          {"--data-dir", data, "--ingest.endpoint", "tcp://127.0.0.1:*", "--pager.endpoint",
-                          "tcp://127.0.0.1:*", "--control.endpoint", "tcp://127.0.0.1:*"},
+                          "tcp://127.0.0.1:*", "--control.endpoint", "tcp://127.0.0.1:*", "--metrics.endpoint", "127.0.0.1:0"},
                          true};
     auto why = second.wait_for_text("in use");
     CHECK(why.has_value());
@@ -255,4 +258,55 @@ TEST_CASE("alertd refuses bad options with the configuration exit code and a mes
   test::process clash{ALERT_ALERTD_PATH, {"--control.endpoint", "tcp://127.0.0.1:7601"}, true};
   CHECK(clash.wait_for_text("control.endpoint").has_value());
   CHECK(clash.wait() == 2);
+}
+
+TEST_CASE("the metrics endpoint of a live node serves Prometheus text with what happened") {
+  test::temp_dir dir;
+  running_node n{dir.sub("data")};
+  auto ready_metrics = n.metrics;
+  REQUIRE(ready_metrics.rfind("http://127.0.0.1:", 0) == 0);
+  test::process sink{ALERT_PAGER_SINK_PATH, {"--endpoint", n.pager, "--by", "nurse.kim"}};
+  REQUIRE(sink.wait_for_line("pager-sink: connected").has_value());
+  // One reading fires at once and is paged (and accepted), one is out of range.
+  send(n, 1, {rd("oxi-7", "P-7", "spo2", 84, 1)});
+  {
+    zmq::context_t ctx{1};
+    cluster::client_options co;
+    co.endpoint = n.ingest;
+    cluster::ingest_client c{ctx, co};
+    auto ack = c.send(2, {rd("oxi-7", "P-7", "spo2", 150, 2)});
+    REQUIRE(ack.has_value());
+    REQUIRE(ack->rejected.size() == 1);
+  }
+  REQUIRE(sink.wait_for_line("pager-sink: accepted").has_value());
+  std::string text;
+  auto has = [&](const std::string& line) { return text.find(line) != std::string::npos; };
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  do {
+    auto body = test::http_get(ready_metrics);
+    REQUIRE(body.has_value());
+    text = *body;
+    // The acceptance reaches the alert through the escalator and the device actor.
+  } while (!has("alert_alerts{priority=\"high\",state=\"acknowledged\"} 1") &&
+           std::chrono::steady_clock::now() < deadline);
+  INFO(text);
+  CHECK(has("# TYPE alert_readings_accepted_total counter"));
+  CHECK(has("alert_readings_accepted_total 1\n"));
+  CHECK(has("alert_readings_rejected_total{code=\"value_out_of_range\"} 1\n"));
+  CHECK(has("alert_ingest_requests_total 2\n"));
+  CHECK(has("# TYPE alert_ingest_request_duration_seconds histogram"));
+  CHECK(has("alert_ingest_request_duration_seconds_count 1\n"));  // the refused-only request waits for nothing
+  CHECK(has("alert_journal_commit_duration_seconds_bucket{le=\"+Inf\"}"));
+  CHECK(has("alert_actors_active{kind=\"device\"} 1\n"));
+  CHECK(has("alert_pages_sent_total 1\n"));
+  CHECK(has("alert_escalation_steps_total{level=\"0\"} 1\n"));
+  CHECK(has("alert_page_status_total{status=\"received\"} 1\n"));
+  CHECK(has("alert_page_status_total{status=\"accepted\"} 1\n"));
+  CHECK(has("alert_arrival_to_page_seconds_count 1\n"));
+  CHECK(has("alert_alerts{priority=\"high\",state=\"acknowledged\"} 1\n"));
+  CHECK(has("alert_pager_gateways 1\n"));
+  CHECK(has("alert_cluster_members{node=\"node-1\",state=\"up\"} 1\n"));
+  sink.signal(SIGTERM);
+  CHECK(sink.wait() == 0);
+  CHECK(n.stop() == 0);
 }

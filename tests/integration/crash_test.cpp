@@ -50,7 +50,7 @@ std::string start_node(test::process& p) {
 TEST_CASE("after SIGKILL mid-stream every acked reading is journaled exactly once") {
   test::temp_dir dir;
   const std::vector<std::string> args{"--data-dir", dir.sub("data"), "--ingest.endpoint", "tcp://127.0.0.1:*",
-                                      "--pager.endpoint", "tcp://127.0.0.1:*", "--control.endpoint", "tcp://127.0.0.1:*", "--log-level", "warn"};
+                                      "--pager.endpoint", "tcp://127.0.0.1:*", "--control.endpoint", "tcp://127.0.0.1:*", "--metrics.endpoint", "127.0.0.1:0", "--log-level", "warn"};
   std::set<std::uint64_t> acked;
   std::uint64_t sent_batches = 0;
   {

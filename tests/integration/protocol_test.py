@@ -60,7 +60,8 @@ class Alertd:
     def command(self):
         return [ALERTD, "--data-dir", self.data_dir, "--ingest.endpoint", "tcp://127.0.0.1:*",
                 "--pager.endpoint", "tcp://127.0.0.1:*",
-                "--control.endpoint", "tcp://127.0.0.1:*", "--stats-interval", "0", *self.args]
+                "--control.endpoint", "tcp://127.0.0.1:*", "--metrics.endpoint", "127.0.0.1:0",
+                "--stats-interval", "0", *self.args]
 
     def log(self):
         try:
@@ -86,7 +87,7 @@ class Alertd:
                     raise AssertionError(f"alertd exited {self.proc.returncode} before ready\n{self.log()}")
                 out += chunk
         line = out.split(b"\n", 1)[0].decode()
-        m = re.fullmatch(r"alertd ready ingest=(tcp://127\.0\.0\.1:\d+) pager=tcp://127\.0\.0\.1:\d+ control=tcp://127\.0\.0\.1:\d+", line)
+        m = re.fullmatch(r"alertd ready ingest=(tcp://127\.0\.0\.1:\d+) pager=tcp://127\.0\.0\.1:\d+ control=tcp://127\.0\.0\.1:\d+ metrics=http://127\.0\.0\.1:\d+/metrics", line)
         if not m:
             self.kill()
             raise AssertionError(f"unexpected ready line {line!r}")
