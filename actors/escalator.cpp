@@ -167,8 +167,8 @@ void safely(const char* what, F&& f) {
 
 bool owned_here(const alert_record& a) { return a.entity == unreachable_entity || a.rule == "quarantined"; }
 
-// Carries out an escalation's actions: the new step is persisted with its page events
-// before the pages leave; sends that find no gateway (after the start grace) make the page
+// Carries out an escalation's actions, then persists the step with its page events; sends
+// that find no gateway (after the start grace) make the page
 // unreachable, which may page the next step at once and raises a technical alert.
 void run(esc_actor* self, const std::string& alert_id, std::vector<escalation_action> acts) {
   auto& s = self->state;
@@ -192,7 +192,6 @@ void run(esc_actor* self, const std::string& alert_id, std::vector<escalation_ac
         case escalation_action::type::acknowledge: break;
       }
     }
-    persist(s, e, events);
     std::vector<escalation_action> more;
     std::set<std::pair<unsigned, unsigned>> steps;  // (level, repeat) first paged in this round
     for (const auto& a : acts) {
@@ -229,10 +228,14 @@ void run(esc_actor* self, const std::string& alert_id, std::vector<escalation_ac
           break;
       }
     }
-    if (more.empty()) {
-      if (!lost.empty()) persist(s, e, {});  // pages marked unreachable
-      break;
-    }
+    // The step and its page events are written (synced) right after the pages leave, not
+    // before: a page waits for no fsync. A crash in between loses nothing: the step is
+    // taken again after the restart (from the previous record, or from the open-alert index
+    // for a first step) under the same deterministic page ids, which gateways deduplicate,
+    // and its page events are written then.
+    auto again = s.live.find(alert_id);
+    if (again != s.live.end()) persist(s, again->second, events);
+    if (more.empty()) break;
     acts = std::move(more);
   }
   for (const auto& t : lost) raise_unreachable(self, t);

@@ -28,9 +28,9 @@ std::string reason_text(const error& e) { return e ? to_string(e) : "normal"; }
 // Journals transitions (WAL synced, with the entity's snapshot when given, in one write)
 // and hands them on. A failed write is logged; the alert stays in the entity's state.
 void publish(const host_config* cfg, const std::vector<alert_event>& events,
-             const std::optional<std::pair<std::string, std::string>>& snapshot = std::nullopt) {
+             const std::optional<std::pair<std::string, std::string>>& snapshot = std::nullopt, bool sync = true) {
   if (events.empty()) return;
-  if (auto st = cfg->journal->append_alert_events(events, snapshot); !st)
+  if (auto st = cfg->journal->append_alert_events(events, snapshot, sync); !st)
     log(log_level::error, "alerts", "journal_failed", {{"error", st.to_string()}});
   for (const auto& e : events)
     log(e.type == alert_event_type::fired ? log_level::warn : log_level::info, "alerts", to_string(e.type),
@@ -129,14 +129,17 @@ void snapshot(stateful_actor<State>* self, const host_config* cfg, bool sync) {
   st.since_snapshot = 0;
 }
 
-// Brings silences up to date, then makes the transitions durable with the state that
-// produced them.
+// Brings silences up to date, then journals the transitions with the state that produced
+// them. `synced`: false for transitions that readings caused, which wait for no fsync (a
+// page waits for none): the readings are durable, and a rebuild after a power loss replays
+// them through the rules and journals the same transitions under the same keys. A person's
+// acknowledgement or resolution, and what timers and silences decide, are synced.
 template <class State>
-void commit(stateful_actor<State>* self, const host_config* cfg, std::vector<alert_event>& events) {
+void commit(stateful_actor<State>* self, const host_config* cfg, std::vector<alert_event>& events, bool synced = true) {
   auto& st = self->state;
   apply_silences(st.snap.rules, *st.silences, cfg->clock->now(), events);
   if (events.empty()) return;
-  publish(cfg, events, std::make_pair(st.key, encode_snapshot(st.snap)));
+  publish(cfg, events, std::make_pair(st.key, encode_snapshot(st.snap)), synced);
   st.since_snapshot = 0;
 }
 
@@ -246,7 +249,7 @@ behavior device_actor(stateful_actor<device_actor_state>* self, actor host, devi
   st.snap = std::move(*loaded);
   for (auto& [p, rs] : replayed_for) self->send(host, patient_readings{*patient_id::make(p), std::move(rs)});
   // Silences may have changed while the entity was passive: flags catch up (resurfacing).
-  commit(self, cfg, replayed);
+  commit(self, cfg, replayed, false);
   message_handler own{
       [=](device_readings& batch) {
         auto& state = self->state;
@@ -265,7 +268,7 @@ behavior device_actor(stateful_actor<device_actor_state>* self, actor host, devi
         check_silence(state.rules.get(), state.snap, state.key, state.key.substr(2), cfg->clock->now(), events);
         for (auto& [p, rs] : to_patients)
           self->send(host, patient_readings{*patient_id::make(p), std::move(rs)});
-        commit(self, cfg, events);
+        commit(self, cfg, events, false);
         took_readings(self, cfg, batch.readings.size());
       },
       [=](tick_atom) {
@@ -303,7 +306,7 @@ behavior patient_actor(stateful_actor<patient_actor_state>* self, actor host, pa
     return {};
   }
   st.snap = std::move(*loaded);
-  commit(self, cfg, replayed);
+  commit(self, cfg, replayed, false);
   message_handler own{
       [=](patient_readings& batch) {
         auto& state = self->state;
@@ -313,7 +316,7 @@ behavior patient_actor(stateful_actor<patient_actor_state>* self, actor host, pa
           fold_patient_reading(state.snap.state, batch.patient, state.snap.cursors[r.device.str()], r);
           evaluate_patient_rules(state.rules.get(), state.snap, batch.patient, r, events);
         }
-        commit(self, cfg, events);
+        commit(self, cfg, events, false);
         took_readings(self, cfg, batch.readings.size());
       },
       [=](tick_atom) {

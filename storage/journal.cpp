@@ -488,7 +488,7 @@ std::string alert_event_key(const std::string& alert_id, std::uint32_t version) 
 bool journal::is_open(const alert_record& a) noexcept { return a.state != alert_state::resolved; }
 
 status journal::append_alert_events(const std::vector<alert_event>& events,
-                                    const std::optional<std::pair<std::string, std::string>>& snapshot) {
+                                    const std::optional<std::pair<std::string, std::string>>& snapshot, bool sync) {
   if (events.empty() && !snapshot) return {};
   rocksdb::WriteBatch batch;
   // The open-alert index holds each open alert's latest transition. A rebuild may journal an
@@ -517,7 +517,7 @@ status journal::append_alert_events(const std::vector<alert_event>& events,
     if (!s.ok()) return from_rocks(s, "building alert batch");
   }
   rocksdb::WriteOptions wo;
-  wo.sync = opts_.sync;
+  wo.sync = opts_.sync && sync;
   return from_rocks(db_->Write(wo, &batch), "writing alert events");
 }
 

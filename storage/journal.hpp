@@ -128,8 +128,11 @@ public:
   /// journaling the same transition again (a rebuild replaying readings) changes nothing.
   /// With `snapshot` (key, bytes), the entity's snapshot is written in the same synced
   /// WriteBatch: one fsync, and the state and its transitions are durable together.
+  /// `sync` false: written to the WAL without waiting for an fsync (for transitions that a
+  /// replay of durable readings would produce again).
   status append_alert_events(const std::vector<alert_event>& events,
-                             const std::optional<std::pair<std::string, std::string>>& snapshot = std::nullopt);
+                             const std::optional<std::pair<std::string, std::string>>& snapshot = std::nullopt,
+                             bool sync = true);
   /// The transitions of one alert, oldest first.
   result<std::vector<alert_event>> alert_history(const std::string& alert_id) const;
   /// Calls `fn` with the latest transition of every alert not resolved (pending, firing or
