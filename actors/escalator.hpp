@@ -1,7 +1,7 @@
 #pragma once
 // The escalator: the actor that turns alerts into pages. It keeps one escalation per alert
-// (engine/escalation.hpp decides; this actor carries the decisions out), persists each one
-// in RocksDB before its pages leave ("x/<alert id>"), drives the timers on the node clock,
+// (engine/escalation.hpp decides; this actor carries the decisions out), persists each step
+// in RocksDB as soon as its pages leave ("x/<alert id>"), drives the timers on the node clock,
 // sends pages and cancels through the pager endpoint and hears the gateways' statuses back.
 // A target no gateway serves is unreachable: the step escalates and a technical alert
 // ("n/pager/target_unreachable/...") is raised, owned and journaled by this actor.
