@@ -50,16 +50,6 @@ struct escalator_state {
 };
 using esc_actor = stateful_actor<escalator_state>;
 
-error to_exit_reason(scheduled_actor*, std::exception_ptr& eptr) {
-  try {
-    std::rethrow_exception(eptr);
-  } catch (const std::exception& e) {
-    return make_error(sec::runtime_error, std::string{e.what()});
-  } catch (...) {
-    return make_error(sec::runtime_error, std::string{"unknown exception"});
-  }
-}
-
 // The policy an escalation runs under: its own, or (when a reload removed it) the one its
 // alert routes to now.
 const escalation_policy* policy_of(escalator_state& s, entry& e) {
@@ -100,6 +90,8 @@ wire::pager_page to_wire(const entry& e, const page& p, epoch_ms now) {
 void handle_event(esc_actor* self, const alert_event& ev);
 
 void count(std::atomic<std::uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
+
+void ask_host_ack(esc_actor* self, const std::string& alert_id, const std::string& by);
 
 // Journals transitions of an alert this actor owns and handles them like an entity's.
 void publish_own(esc_actor* self, const alert_event& ev) {
@@ -222,8 +214,8 @@ void run(esc_actor* self, const std::string& alert_id, std::vector<escalation_ac
           // transition comes back here (escalation is already stopped).
           if (owned_here(e.alert)) {
             act_on_own(self, alert_id, true, a.pg.by);
-          } else if (s.host) {
-            anon_send(s.host, ack_atom::value, alert_id, a.pg.by);
+          } else {
+            ask_host_ack(self, alert_id, a.pg.by);
           }
           break;
       }
@@ -324,7 +316,19 @@ void handle_event(esc_actor* self, const alert_event& ev) {
   }
   const auto* routed = s.cfg.policies ? s.cfg.policies->route(a) : nullptr;
   if (it == s.live.end()) {
-    if (!routed || moved_on(s, a)) return;
+    if (moved_on(s, a)) return;
+    if (auto target = target_of_unreachable(a.id); !target.empty()) s.unreachable[target] = a.id;
+    if (!routed) {
+      // No policy takes it. Alerts this actor owns are still kept, so that people can
+      // acknowledge and resolve them.
+      if (!owned_here(a)) return;
+      entry kept;
+      kept.alert = a;
+      kept.st.alert_id = a.id;
+      kept.st.at = escalation_state::phase::done;
+      persist(s, s.live.emplace(a.id, std::move(kept)).first->second, {});
+      return;
+    }
     entry e;
     e.alert = a;
     std::vector<escalation_action> acts;
@@ -372,6 +376,35 @@ void tick(esc_actor* self) {
   }
 }
 
+// The host could not journal a responder's acceptance (the node stopped, the entity is
+// quarantined, ...): if the alert is still firing, nobody has it, so paging starts again.
+void accept_not_recorded(esc_actor* self, const std::string& alert_id) {
+  auto& s = self->state;
+  auto it = s.live.find(alert_id);
+  if (it == s.live.end() || it->second.st.at != escalation_state::phase::acknowledged) return;
+  auto history = s.cfg.journal->alert_history(alert_id);
+  if (!history || history->empty() || history->back().after.state != alert_state::firing) return;
+  log(log_level::error, "escalation", "accept_not_recorded",
+      {{"alert", alert_id}, {"msg", "a responder accepted but the alert could not be acknowledged; paging again"}});
+  std::vector<escalation_action> acts;
+  if (const auto* pol = policy_of(s, it->second)) restart_escalation(*pol, it->second.st, s.cfg.clock->now(), acts);
+  run(self, alert_id, std::move(acts));
+}
+
+// Asks the alert's entity (through the host) to journal a responder's acceptance; the
+// transition comes back through the host's hook. An empty answer or an error means it was
+// not recorded.
+void ask_host_ack(esc_actor* self, const std::string& alert_id, const std::string& by) {
+  auto& s = self->state;
+  if (!s.host) return;
+  self->request(s.host, std::chrono::seconds{30}, ack_atom::value, alert_id, by)
+      .then(
+          [=](const std::vector<alert_event>& events) {
+            if (events.empty()) safely("accept", [&] { accept_not_recorded(self, alert_id); });
+          },
+          [=](const caf::error&) { safely("accept", [&] { accept_not_recorded(self, alert_id); }); });
+}
+
 // What fell through the cracks while the node was down: an alert journaled as firing whose
 // escalation record was never written starts escalating now; one journaled as acknowledged
 // or resolved after its record was last written catches up. Reads the open-alert index and
@@ -395,6 +428,16 @@ void recover(esc_actor* self) {
     return;
   }
   for (const auto& ev : latest) handle_event(self, ev);
+  // A responder accepted but the node stopped before the alert was acknowledged: ask again.
+  for (const auto& [id, e] : s.live) {
+    if (e.st.at != escalation_state::phase::acknowledged || owned_here(e.alert) || e.alert.state != alert_state::firing)
+      continue;
+    for (const auto& p : e.st.pages)
+      if (p.status == page_status::accepted) {
+        ask_host_ack(self, id, p.by);
+        break;
+      }
+  }
 }
 
 void on_status(esc_actor* self, const std::string& gateway, const std::string& page_id, page_status status,
@@ -479,7 +522,6 @@ behavior running(esc_actor* self) {
 }
 
 behavior escalator(esc_actor* self, escalator_config cfg) {
-  self->set_exception_handler(to_exit_reason);
   auto& s = self->state;
   s.cfg = std::move(cfg);
   auto st = s.cfg.journal->for_each_snapshot("x/", [&](const std::string& key, const std::string& bytes) {
@@ -508,8 +550,8 @@ behavior escalator(esc_actor* self, escalator_config cfg) {
         log(log_level::info, "escalation", "resumed", {{"escalations", std::to_string(es.live.size())}});
         self->set_default_handler(print_and_drop);
         self->become(running(self));
-        recover(self);
-        tick(self);  // what fell due while the node was down fires now: late, never lost
+        safely("recover", [&] { recover(self); });
+        safely("tick", [&] { tick(self); });  // what fell due while the node was down fires now
         self->delayed_send(self, es.cfg.tick_interval, tick_atom::value, true);
       },
       [=](shutdown_atom) { self->quit(); },  // the node failed to start

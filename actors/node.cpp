@@ -1,5 +1,6 @@
 #include "actors/node.hpp"
 
+#include <atomic>
 #include <zmq.hpp>
 
 #include "actors/control.hpp"
@@ -73,7 +74,8 @@ struct node::impl {
   actors::escalation_metrics escalation_counts;
   std::unique_ptr<actors::metrics_endpoint> metrics;
   epoch_ms started_at = 0;
-  bool stopped = false;
+  std::atomic<bool> stopped{false};
+  std::atomic<bool> serving{false};  // every part is up: control requests may run
 };
 
 result<std::unique_ptr<node>> node::start(const config::node_options& opts, const time_source& clock,
@@ -172,6 +174,13 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
   co.endpoint = opts.control_endpoint;
   auto* raw = n.get();
   auto control = cluster::control_server::start(raw->impl_->ctx, co, [raw](const wire::control_request& req) {
+    if (!raw->impl_->serving.load()) {
+      wire::control_reply busy;
+      busy.ok = false;
+      busy.code = errc::unavailable;
+      busy.message = "the node is starting or stopping; retry shortly";
+      return busy;
+    }
     return actors::handle_control(*raw, req);
   });
   if (!control) {
@@ -187,6 +196,7 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
     }
     n->impl_->metrics = std::move(*metrics);
   }
+  n->impl_->serving = true;
   log(log_level::info, "node", "started",
       {{"node", opts.node_id},
        {"data_dir", opts.data_dir},
@@ -202,8 +212,8 @@ node::node(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 node::~node() { stop(); }
 
 void node::stop() {
-  if (!impl_ || impl_->stopped) return;
-  impl_->stopped = true;
+  if (!impl_ || impl_->stopped.exchange(true)) return;
+  impl_->serving = false;
   // Order matters: operators' commands first (the one running finishes), then stop intake and answer in-flight batches, then let the journal finish
   // every queued append (its completions still reach the ingest server, which is alive).
   impl_->metrics.reset();  // no scrape reaches a node being taken apart
@@ -211,10 +221,15 @@ void node::stop() {
   impl_->ingest->stop();
   // Every append has completed (the endpoint drained), so the host has every reading; the
   // entities snapshot and stop before the database closes.
+  // The escalator stops first (escalations are persisted at each step), so that an
+  // acceptance it is handing to an entity reaches the host before the host's shutdown. The
+  // pager endpoint outlives it (the escalator sends through it), then goes.
+  {
+    caf::scoped_actor self{*impl_->sys};
+    self->send(impl_->escalator, actors::shutdown_atom::value);
+    self->wait_for(impl_->escalator);
+  }
   caf::anon_send(impl_->host, actors::shutdown_atom::value);
-  // Escalations are persisted at each step; the escalator just stops. The pager endpoint
-  // outlives it (the escalator sends through it), then goes.
-  caf::anon_send(impl_->escalator, actors::shutdown_atom::value);
   impl_->sys->await_all_actors_done();
   impl_->pager->stop();
   impl_->journal->close();

@@ -70,11 +70,12 @@ namespace {
 // The protocol carries neither bin nor ext. A small allowance (rather than zero) lets a
 // short mistyped field reach the field checks and come back as "field 'cmd' must be a
 // string" instead of a decode-limit error.
-constexpr std::size_t max_bin_ext_bytes = 64;
 
 constexpr std::uint64_t int64_max = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
 
 using namespace detail;
+constexpr limit_names control_limits{control_max_array, control_max_map_entries, control_max_string_bytes,
+                                     control_max_depth};
 
 // ---- encoding ---------------------------------------------------------------------------
 
@@ -118,12 +119,6 @@ void pack_value(msgpack::sbuffer& buf, packer& pk, const value& v) { std::visit(
 // ---- decoding helpers -------------------------------------------------------------------
 
 /// Thrown inside the decoders for a message they cannot use; never escapes them.
-struct bad_message : std::runtime_error {
-  explicit bad_message(const std::string& message, errc c = errc::malformed)
-      : std::runtime_error(message), code(c) {}
-  errc code;
-};
-
 std::string field(std::string_view name) { return "field '" + std::string{name} + "'"; }
 
 const msgpack::object& need(const msgpack::object& map, std::string_view name) {
@@ -260,54 +255,6 @@ private:
   std::vector<step> path_;
 };
 
-/// Why msgpack refused some bytes.
-std::string failure_message(unpack_failure why) {
-  switch (why) {
-    case unpack_failure::array:
-      return "message has an array longer than " + std::to_string(control_max_array) + " entries";
-    case unpack_failure::map:
-      return "message has a map with more than " + std::to_string(control_max_map_entries) + " entries";
-    case unpack_failure::str:
-      return "message has a string longer than " + std::to_string(control_max_string_bytes) + " bytes";
-    case unpack_failure::bin_ext:
-      return "message has binary or extension data longer than " + std::to_string(max_bin_ext_bytes) +
-             " bytes (the protocol uses neither)";
-    case unpack_failure::depth:
-      return "message nests maps and arrays deeper than " + std::to_string(control_max_depth) + " levels";
-    case unpack_failure::truncated: return "message is empty or truncated (incomplete MessagePack)";
-    case unpack_failure::invalid: return "message is not valid MessagePack";
-    case unpack_failure::other: break;
-  }
-  return "message could not be decoded";
-}
-
-/// Runs `decode` and turns everything it throws into a status.
-template <class T, class F>
-result<T> guarded(F decode, const char* data, std::size_t size) {
-  // The handlers only record what went wrong: building a message may itself throw.
-  auto why = unpack_failure::other;
-  auto code = errc::malformed;
-  std::string detail;
-  bool have_detail = false;
-  try {
-    return decode(data, size);
-  } catch (const bad_message& e) {
-    code = e.code;
-    try {
-      detail = e.what();
-      have_detail = true;
-    } catch (...) {
-    }
-  } catch (...) {
-    why = classify(std::current_exception());
-  }
-  if (!have_detail && over_limit(why)) code = errc::too_large;
-  try {
-    return status{code, have_detail ? std::move(detail) : failure_message(why)};
-  } catch (...) {
-    return status{code, {}};
-  }
-}
 
 bool is_command_char(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'; }
 
@@ -594,7 +541,7 @@ std::string encode_control_request(const control_request& request) {
 }
 
 result<control_request> decode_control_request(const char* data, std::size_t size) {
-  return guarded<control_request>(decode_request_unguarded, data, size);
+  return guarded<control_request>(decode_request_unguarded, data, size, control_limits);
 }
 
 std::optional<std::uint64_t> peek_control_request_id(const char* data, std::size_t size) noexcept {
@@ -632,7 +579,7 @@ std::string encode_control_reply(const control_reply& reply) {
 }
 
 result<control_reply> decode_control_reply(const char* data, std::size_t size) {
-  return guarded<control_reply>(decode_reply_unguarded, data, size);
+  return guarded<control_reply>(decode_reply_unguarded, data, size, control_limits);
 }
 
 std::string to_json(const value& v, bool pretty) {

@@ -1,5 +1,5 @@
 #pragma once
-// MessagePack helpers shared by the wire codecs (ingest_wire, pager_wire). Internal to
+// MessagePack helpers shared by the wire codecs (ingest_wire, pager_wire, control_wire). Internal to
 // cluster/: the codecs' headers do not include it.
 
 #include <msgpack.hpp>
@@ -11,6 +11,8 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+
+#include "engine/status.hpp"
 
 namespace alert::wire::detail {
 
@@ -96,6 +98,69 @@ inline unpack_failure classify(std::exception_ptr e) noexcept {
 inline bool over_limit(unpack_failure why) noexcept {
   return why == unpack_failure::array || why == unpack_failure::map || why == unpack_failure::str ||
          why == unpack_failure::bin_ext || why == unpack_failure::depth;
+}
+
+/// Binary and extension data are refused beyond this (no protocol uses them).
+inline constexpr std::size_t max_bin_ext_bytes = 64;
+
+/// Thrown by a decoder for a message it refuses; `code` is what the caller is told.
+struct bad_message : std::runtime_error {
+  explicit bad_message(const std::string& message, errc c = errc::malformed) : std::runtime_error(message), code(c) {}
+  errc code;
+};
+
+/// A codec's decode limits, for the messages that name them.
+struct limit_names {
+  std::size_t max_array, max_map_entries, max_string_bytes, max_depth;
+};
+
+/// Why msgpack refused some bytes, for a person.
+inline std::string failure_message(unpack_failure why, const limit_names& l) {
+  switch (why) {
+    case unpack_failure::array:
+      return "message has an array longer than " + std::to_string(l.max_array) + " entries";
+    case unpack_failure::map:
+      return "message has a map with more than " + std::to_string(l.max_map_entries) + " entries";
+    case unpack_failure::str:
+      return "message has a string longer than " + std::to_string(l.max_string_bytes) + " bytes";
+    case unpack_failure::bin_ext:
+      return "message has binary or extension data longer than " + std::to_string(max_bin_ext_bytes) +
+             " bytes (the protocol uses neither)";
+    case unpack_failure::depth:
+      return "message nests maps and arrays deeper than " + std::to_string(l.max_depth) + " levels";
+    case unpack_failure::truncated: return "message is empty or truncated (incomplete MessagePack)";
+    case unpack_failure::invalid: return "message is not valid MessagePack";
+    case unpack_failure::other: break;
+  }
+  return "message could not be decoded";
+}
+
+/// Runs `decode` and turns everything it throws into a status: a decoder never throws.
+template <class T, class F>
+result<T> guarded(F decode, const char* data, std::size_t size, const limit_names& limits) {
+  // The handlers only record what went wrong: building a message may itself throw.
+  auto why = unpack_failure::other;
+  auto code = errc::malformed;
+  std::string detail;
+  bool have_detail = false;
+  try {
+    return decode(data, size);
+  } catch (const bad_message& e) {
+    code = e.code;
+    try {
+      detail = e.what();
+      have_detail = true;
+    } catch (...) {
+    }
+  } catch (...) {
+    why = classify(std::current_exception());
+  }
+  if (!have_detail && over_limit(why)) code = errc::too_large;
+  try {
+    return status{code, have_detail ? std::move(detail) : failure_message(why, limits)};
+  } catch (...) {
+    return status{code, {}};
+  }
 }
 
 }  // namespace alert::wire::detail

@@ -16,13 +16,13 @@ namespace {
 // The protocol carries neither bin nor ext. A small allowance (rather than zero) lets a
 // short mistyped field, e.g. a binary `gateway`, reach the field checks and come back as
 // "field 'gateway' must be a string" instead of a decode-limit error.
-constexpr std::size_t max_bin_ext_bytes = 64;
 
 constexpr std::uint64_t int64_max = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
 
 // ---- encoding helpers -------------------------------------------------------------------
 
 using namespace detail;
+constexpr limit_names pager_limits{pager_max_array, pager_max_map_entries, pager_max_string_bytes, pager_max_depth};
 
 /// `v` and `type`, the first two entries of every message.
 void pack_head(packer& pk, std::string_view type) {
@@ -40,12 +40,6 @@ void pack_targets(packer& pk, const std::vector<std::string>& targets) {
 // ---- decoding helpers -------------------------------------------------------------------
 
 /// Thrown inside the decoders for a message they cannot use; never escapes them.
-struct bad_message : std::runtime_error {
-  explicit bad_message(const std::string& message, errc c = errc::malformed)
-      : std::runtime_error(message), code(c) {}
-  errc code;
-};
-
 std::string field(std::string_view name) { return "field '" + std::string{name} + "'"; }
 
 const msgpack::object& need(const msgpack::object& map, std::string_view name) {
@@ -135,54 +129,6 @@ std::string version_and_type(const msgpack::object& top) {
   return need_str(top, "type");
 }
 
-/// Why msgpack refused some bytes; recorded in catch handlers, which must not allocate.
-std::string failure_message(unpack_failure why) {
-  switch (why) {
-    case unpack_failure::array:
-      return "message has an array longer than " + std::to_string(pager_max_array) + " entries";
-    case unpack_failure::map:
-      return "message has a map with more than " + std::to_string(pager_max_map_entries) + " entries";
-    case unpack_failure::str:
-      return "message has a string longer than " + std::to_string(pager_max_string_bytes) + " bytes";
-    case unpack_failure::bin_ext:
-      return "message has binary or extension data longer than " + std::to_string(max_bin_ext_bytes) +
-             " bytes (the protocol uses neither)";
-    case unpack_failure::depth:
-      return "message nests maps and arrays deeper than " + std::to_string(pager_max_depth) + " levels";
-    case unpack_failure::truncated: return "message is empty or truncated (incomplete MessagePack)";
-    case unpack_failure::invalid: return "message is not valid MessagePack";
-    case unpack_failure::other: break;
-  }
-  return "message could not be decoded";
-}
-
-/// Runs `decode` and turns everything it throws into a status.
-template <class T, class F>
-result<T> guarded(F decode, const char* data, std::size_t size) {
-  // The handlers only record what went wrong: building a message may itself throw.
-  auto why = unpack_failure::other;
-  auto code = errc::malformed;
-  std::string detail;
-  bool have_detail = false;
-  try {
-    return decode(data, size);
-  } catch (const bad_message& e) {
-    code = e.code;
-    try {
-      detail = e.what();
-      have_detail = true;
-    } catch (...) {
-    }
-  } catch (...) {
-    why = classify(std::current_exception());
-  }
-  if (!have_detail && over_limit(why)) code = errc::too_large;
-  try {
-    return status{code, have_detail ? std::move(detail) : failure_message(why)};
-  } catch (...) {
-    return status{code, {}};
-  }
-}
 
 // ---- gateway -> node --------------------------------------------------------------------
 
@@ -332,11 +278,11 @@ status validate_pager_name(std::string_view name, std::string_view what) {
 }
 
 result<gateway_message> decode_from_gateway(const char* data, std::size_t size) {
-  return guarded<gateway_message>(decode_from_gateway_unguarded, data, size);
+  return guarded<gateway_message>(decode_from_gateway_unguarded, data, size, pager_limits);
 }
 
 result<node_message> decode_from_node(const char* data, std::size_t size) {
-  return guarded<node_message>(decode_from_node_unguarded, data, size);
+  return guarded<node_message>(decode_from_node_unguarded, data, size, pager_limits);
 }
 
 std::string encode_hello(const pager_hello& hello) {

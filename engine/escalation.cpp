@@ -26,22 +26,17 @@ bool last_step(const escalation_policy& policy, const escalation_state& st) {
   return st.level + 1 >= policy.levels.size() && st.repeat - st.base >= policy.repeat;
 }
 
-// Pages every target of the current step. Pages of the step before stay (a late accept
-// still counts); older ones are forgotten, so a long escalation's record stays small.
+// Pages every target of the current step. Pages of earlier steps that are still open stay:
+// a late accept still counts, and closing the alert cancels them. Settled pages of earlier
+// steps are forgotten, and past max_kept_pages the oldest pages go, so a record stays small.
 void page_step(const escalation_policy& policy, escalation_state& st, epoch_ms now,
                std::vector<escalation_action>& out) {
   if (st.level >= policy.levels.size()) st.level = static_cast<unsigned>(policy.levels.size() - 1);
   std::vector<page> kept;
-  unsigned prev_level = 0, prev_repeat = 0;
-  bool have_prev = false;
-  for (const auto& p : st.pages)
-    if (!have_prev || p.repeat > prev_repeat || (p.repeat == prev_repeat && p.level > prev_level)) {
-      prev_level = p.level;
-      prev_repeat = p.repeat;
-      have_prev = true;
-    }
   for (auto& p : st.pages)
-    if (p.level == prev_level && p.repeat == prev_repeat) kept.push_back(std::move(p));
+    if (!settled(p.status)) kept.push_back(std::move(p));
+  const std::size_t room = max_kept_pages - std::min(max_kept_pages, policy.levels[st.level].targets.size());
+  if (kept.size() > room) kept.erase(kept.begin(), kept.end() - static_cast<std::ptrdiff_t>(room));
   st.pages.swap(kept);
   const auto& lvl = policy.levels[st.level];
   for (const auto& target : lvl.targets) {

@@ -62,7 +62,12 @@ enum class page_status : std::uint8_t { sent, received, delivered, read, accepte
 std::string_view to_string(page_status s) noexcept;
 std::optional<page_status> page_status_from_string(std::string_view s) noexcept;
 
-/// One page of the current step.
+/// Pages an escalation keeps at most (open pages of earlier steps and the current step's):
+/// beyond it the oldest are forgotten. At a 10 min timeout that is more than a day of a last
+/// level paged again and again without an answer.
+inline constexpr std::size_t max_kept_pages = 200;
+
+/// One page of an escalation.
 struct page {
   std::string id;
   std::string target;
@@ -90,7 +95,7 @@ struct escalation_state {
   unsigned base = 0;
   epoch_ms level_deadline = 0;  ///< paging: when the current level times out
   epoch_ms ack_deadline = 0;    ///< acknowledged: when paging starts again (0: never)
-  std::vector<page> pages;      ///< the current step's pages
+  std::vector<page> pages;      ///< the current step's pages and the open ones of earlier steps
 };
 
 /// What the caller must do.

@@ -538,7 +538,12 @@ status journal::for_each_open_alert(const std::function<bool(const alert_event&)
   std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, open_cf_)};
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     auto e = decode_alert_event({it->value().data(), it->value().size()});
-    if (!e) return e.error();
+    if (!e) {
+      // One bad entry must not hide every other open alert.
+      log(log_level::error, "journal", "open_alert_unreadable",
+          {{"alert", it->key().ToString()}, {"error", e.error().to_string()}});
+      continue;
+    }
     if (!fn(*e)) break;
   }
   return from_rocks(it->status(), "reading open alerts");

@@ -51,7 +51,7 @@ Commands:
 Global options:
   --endpoint E   the node's control endpoint (default tcp://127.0.0.1:7602, or $ALERTCTL_ENDPOINT)
   --json         print the node's answer as JSON (for scripts)
-  --timeout S    seconds to wait for the node (default 10)
+  --timeout S    seconds to wait for the node (default 40)
 
 Exit codes: 0 done; 1 the node refused (the message says why) or a check failed;
 2 bad command line; 3 no answer from the node (is alertd running? is the endpoint right?).
@@ -357,7 +357,7 @@ std::string default_by() {
 int main(int argc, char** argv) {
   std::string endpoint = std::getenv("ALERTCTL_ENDPOINT") ? std::getenv("ALERTCTL_ENDPOINT") : "tcp://127.0.0.1:7602";
   bool json = false;
-  double timeout_s = 10;
+  double timeout_s = 40;  // longer than the node's own 30 s limit on a command
   std::vector<std::string> rest;
   try {
     // Global options come before the command.
@@ -490,7 +490,8 @@ int main(int argc, char** argv) {
     auto out = ask(endpoint, timeout_s, cmd, std::move(args));
     if (!out.answered) {
       std::cerr << "alertctl: no answer from " << endpoint << " within " << timeout_s
-                << " s: is alertd running, and is this its control endpoint (--endpoint)?\n";
+                << " s: is alertd running, and is this its control endpoint (--endpoint)? A command that changes"
+                   " something may still have been applied: check before repeating it.\n";
       return exit_unreachable;
     }
     const auto& reply = out.reply;
@@ -529,5 +530,12 @@ int main(int argc, char** argv) {
   } catch (const std::out_of_range&) {
     std::cerr << "alertctl: a number is out of range (see alertctl --help)\n";
     return exit_usage;
+  } catch (const zmq::error_t& e) {
+    std::cerr << "alertctl: cannot use endpoint " << endpoint << ": " << e.what()
+              << " (expected like tcp://127.0.0.1:7602)\n";
+    return exit_usage;
+  } catch (const std::exception& e) {
+    std::cerr << "alertctl: " << e.what() << "\n";
+    return exit_refused;
   }
 }

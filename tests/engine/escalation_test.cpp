@@ -266,11 +266,45 @@ TEST_CASE("a restarted escalation runs the whole policy again under page ids nev
   CHECK(steps == std::vector<std::string>{"1.1", "0.2", "1.2", "1.3"});
 }
 
-TEST_CASE("an escalation keeps the pages of two steps only") {
+TEST_CASE("open pages of every earlier step can still be accepted and are cancelled at the end") {
+  escalation_policy pol;
+  pol.id = "three";
+  pol.levels = {{{"nurse"}, 60'000}, {{"charge"}, 60'000}, {{"rapid"}, 60'000}};
+  std::vector<escalation_action> acts;
+  auto st = start_escalation(pol, spo2_alert(), t0, acts);
+  const auto nurse = st.pages[0].id;
+  on_page_status(pol, st, nurse, page_status::received, "", t0 + 1, acts);
+  on_escalation_timer(pol, st, st.level_deadline, acts);                       // charge
+  on_page_status(pol, st, st.pages.back().id, page_status::rejected, "c", t0 + 2, acts);  // rapid at once
+  on_escalation_timer(pol, st, st.level_deadline, acts);                       // rapid again
+  CHECK(st.pages.size() == 3);  // the nurse's and both rapid pages; the rejected one is forgotten
+  acts.clear();
+  on_alert_closed(st, "resolved", acts);
+  CHECK(cancelled(acts) == std::vector<std::string>{nurse + " resolved", "d/oxi-1/spo2_low/1@2.0/rapid resolved",
+                                                    "d/oxi-1/spo2_low/1@2.1/rapid resolved"});
+}
+
+TEST_CASE("a nurse who accepts a page two steps old acknowledges the alert") {
+  escalation_policy pol;
+  pol.id = "three";
+  pol.levels = {{{"nurse"}, 60'000}, {{"charge"}, 60'000}, {{"rapid"}, 60'000}};
+  std::vector<escalation_action> acts;
+  auto st = start_escalation(pol, spo2_alert(), t0, acts);
+  const auto nurse = st.pages[0].id;
+  on_escalation_timer(pol, st, st.level_deadline, acts);
+  on_escalation_timer(pol, st, st.level_deadline, acts);
+  acts.clear();
+  on_page_status(pol, st, nurse, page_status::accepted, "nurse.kim", st.level_deadline - 1, acts);
+  REQUIRE(!acts.empty());
+  CHECK(acts[0].what == escalation_action::type::acknowledge);
+  CHECK(st.at == escalation_state::phase::acknowledged);
+}
+
+TEST_CASE("an escalation that pages its last level for days keeps a bounded record") {
   auto pol = two_levels();
   std::vector<escalation_action> acts;
   auto st = start_escalation(pol, spo2_alert(), t0, acts);
-  for (int i = 0; i < 50; ++i) on_escalation_timer(pol, st, st.level_deadline, acts);
-  CHECK(st.pages.size() == 2);
-  CHECK(st.pages[0].repeat + 1 == st.pages[1].repeat);
+  for (int i = 0; i < 500; ++i) on_escalation_timer(pol, st, st.level_deadline, acts);
+  CHECK(st.pages.size() == max_kept_pages);
+  CHECK(st.pages.back().repeat == st.repeat);  // the newest are kept
 }
