@@ -459,6 +459,35 @@ value cmd_rules_reload(node& n, const value&) {
   return out;
 }
 
+value cmd_audit(node& n, const value& args) {
+  value list = value_array{};
+  for (const auto& r : take(n.audit_log(limit_of(args, 100)))) {
+    value rv = value_object{};
+    rv.set("seq", r.seq);
+    rv.set("at", r.at);
+    rv.set("actor", r.actor);
+    rv.set("action", r.action);
+    rv.set("subject", r.subject);
+    rv.set("outcome", r.outcome);
+    list.push(std::move(rv));
+  }
+  return value{value_object{{"records", std::move(list)}}};
+}
+
+value cmd_audit_verify(node& n, const value&) {
+  auto c = take(n.verify_audit());
+  value out = value_object{};
+  out.set("ok", c.ok);
+  out.set("records", c.records);
+  if (!c.ok) {
+    out.set("first_broken", c.first_broken);
+    out.set("reason", c.reason);
+  } else {
+    out.set("head", c.head);
+  }
+  return out;
+}
+
 value cmd_events(node& n, const value& args) {
   auto kind = optional_string(args, "kind");
   const auto limit = limit_of(args, 100);
@@ -508,6 +537,7 @@ const std::map<std::string, command, std::less<>>& commands() {
       {"silence", cmd_silence},     {"unsilence", cmd_unsilence},   {"silences", cmd_silences},
       {"device", cmd_device},       {"patient", cmd_patient},       {"rules-check", cmd_rules_check},
       {"rules-reload", cmd_rules_reload}, {"events", cmd_events},   {"readings", cmd_readings},
+      {"audit", cmd_audit},         {"audit-verify", cmd_audit_verify},
   };
   return table;
 }
@@ -536,6 +566,20 @@ wire::control_reply handle_control(node& n, const wire::control_request& request
     reply.ok = false;
     reply.code = errc::internal;
     reply.message = std::string{"command failed: "} + e.what();
+  }
+  // Every command is audited, reads of patient data included: who, what, about what, and
+  // how it went. A command whose audit record cannot be written still answers, and the
+  // failure is logged.
+  const auto& args = args_of(request);
+  std::string subject;
+  for (const char* key : {"id", "device", "patient", "path", "rule", "priority"})
+    if (auto v = args.str(key); v && !v->empty()) {
+      subject = *v;
+      break;
+    }
+  try {
+    (void)n.audit(by_of(args), request.cmd, subject, reply.ok ? "ok" : std::string{to_string(reply.code)});
+  } catch (const std::exception&) {
   }
   return reply;
 }

@@ -457,6 +457,10 @@ void on_status(esc_actor* self, const std::string& gateway, const std::string& p
     on_page_status(*pol, it->second.st, page_id, status, who, now, acts);
   persist(s, it->second,
           {{now, "page_status", page_id, std::string{to_string(status)} + " by " + who + " via " + gateway}});
+  // A responder's answer is an action on the alert: audited like an operator's.
+  if (status == page_status::accepted || status == page_status::rejected)
+    if (auto st = s.cfg.journal->append_audit(now, who, "page_" + std::string{to_string(status)}, page_id, "ok"); !st)
+      log(log_level::error, "audit", "write_failed", {{"page", page_id}, {"error", st.to_string()}});
   log(log_level::info, "escalation", "page_status",
       {{"page", page_id}, {"status", std::string{to_string(status)}}, {"by", who}});
   run(self, id, std::move(acts));

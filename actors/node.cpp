@@ -279,6 +279,24 @@ result<std::vector<alert_event>> node::latest_alerts() const {
   return out;
 }
 
+status node::audit(const std::string& actor, const std::string& action, const std::string& subject,
+                  const std::string& outcome) {
+  if (impl_->stopped) return {errc::unavailable, "node is stopped"};
+  auto st = impl_->journal->append_audit(impl_->clock->now(), actor, action, subject, outcome);
+  if (!st) log(log_level::error, "audit", "write_failed", {{"action", action}, {"error", st.to_string()}});
+  return st;
+}
+
+result<std::vector<storage::journal::audit_record>> node::audit_log(std::size_t limit) const {
+  if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
+  return impl_->journal->audit(limit);
+}
+
+result<storage::journal::audit_check> node::verify_audit() const {
+  if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
+  return impl_->journal->verify_audit();
+}
+
 result<std::vector<storage::journal::node_event>> node::events() const {
   if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
   return impl_->journal->events();
@@ -340,7 +358,7 @@ bool escalator_owns(const std::string& alert_id) {
 
 // Who acknowledged or resolved an alert by hand, and when: a node event beside the
 // transition (an alert keeps who acknowledged it, not who resolved it).
-static void audit(storage::journal& j, const time_source& clock, const result<std::vector<alert_event>>& events,
+static void record_by_hand(storage::journal& j, const time_source& clock, const result<std::vector<alert_event>>& events,
            const char* kind, const std::string& alert_id, const std::string& by) {
   if (!events || events->empty()) return;
   if (auto st = j.append_event(clock.now(), kind, alert_id, "by " + by); !st)
@@ -351,7 +369,7 @@ result<std::vector<alert_event>> node::acknowledge(const std::string& alert_id, 
   if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
   auto events = ask<std::vector<alert_event>>(*impl_->sys, escalator_owns(alert_id) ? impl_->escalator : impl_->host,
                                               actors::ack_atom::value, alert_id, by);
-  audit(*impl_->journal, *impl_->clock, events, "alert_acknowledged", alert_id, by);
+  record_by_hand(*impl_->journal, *impl_->clock, events, "alert_acknowledged", alert_id, by);
   return events;
 }
 
@@ -359,7 +377,7 @@ result<std::vector<alert_event>> node::resolve(const std::string& alert_id, cons
   if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
   auto events = ask<std::vector<alert_event>>(*impl_->sys, escalator_owns(alert_id) ? impl_->escalator : impl_->host,
                                               actors::resolve_atom::value, alert_id, by);
-  audit(*impl_->journal, *impl_->clock, events, "alert_resolved", alert_id, by);
+  record_by_hand(*impl_->journal, *impl_->clock, events, "alert_resolved", alert_id, by);
   return events;
 }
 

@@ -135,6 +135,13 @@ public:
   /// A device's or a patient's state as the node knew it at node time `at`.
   result<device_state> device_at(const device_id& id, epoch_ms at) const;
   result<patient_state> patient_at(const patient_id& id, epoch_ms at) const;
+  /// Appends to the hash-chained audit log (synced).
+  status audit(const std::string& actor, const std::string& action, const std::string& subject,
+               const std::string& outcome);
+  /// The newest `limit` audit records, oldest first.
+  result<std::vector<storage::journal::audit_record>> audit_log(std::size_t limit) const;
+  /// Checks the whole audit chain.
+  result<storage::journal::audit_check> verify_audit() const;
   /// The escalations the node keeps (alerts being paged, acknowledged with a re-page timer,
   /// or silenced), in alert id order.
   result<std::vector<escalation_state>> escalations() const;

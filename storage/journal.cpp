@@ -13,6 +13,8 @@
 #include <map>
 #include <unordered_set>
 
+#include <openssl/sha.h>
+
 #include "engine/log.hpp"
 #include "storage/alert_codec.hpp"
 #include "storage/bytes.hpp"
@@ -132,6 +134,7 @@ result<std::unique_ptr<journal>> journal::open(const std::string& dir, const jou
       {"event", rocksdb::ColumnFamilyOptions{}},
       {"alert", rocksdb::ColumnFamilyOptions{}},
       {"open_alert", rocksdb::ColumnFamilyOptions{}},
+      {"audit", rocksdb::ColumnFamilyOptions{}},
   };
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
@@ -213,11 +216,20 @@ journal::journal(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFam
       snapshot_cf_(cfs_[3]),
       event_cf_(cfs_[4]),
       alert_cf_(cfs_[5]),
-      open_cf_(cfs_[6]) {
+      open_cf_(cfs_[6]),
+      audit_cf_(cfs_[7]) {
   // Continue the event sequence after the last stored event.
   std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, event_cf_)};
   it->SeekToLast();
   if (it->Valid() && it->key().size() == 8) event_counter_ = get_u64_be(it->key().data()) + 1;
+  // The audit chain continues after its last record.
+  audit_last_hash_.assign(32, '\0');
+  std::unique_ptr<rocksdb::Iterator> ai{db_->NewIterator(rocksdb::ReadOptions{}, audit_cf_)};
+  ai->SeekToLast();
+  if (ai->Valid() && ai->key().size() == 8 && ai->value().size() >= 32) {
+    audit_next_ = get_u64_be(ai->key().data()) + 1;
+    audit_last_hash_.assign(ai->value().data() + ai->value().size() - 32, 32);
+  }
   writer_ = std::thread{[this] { run_writer(); }};
 }
 
@@ -670,6 +682,136 @@ journal_stats journal::stats() const {
   std::lock_guard<std::mutex> lock{mutex_};
   s.pending = queued_readings_;
   return s;
+}
+
+}  // namespace alert::storage
+
+namespace alert::storage {
+namespace {
+
+// An audit record's value: seq, time, the four strings, the previous record's hash, then
+// the SHA-256 of everything before it.
+std::string audit_body(std::uint64_t seq, epoch_ms at, const std::string& actor, const std::string& action,
+                       const std::string& subject, const std::string& outcome, const std::string& prev_hash) {
+  std::string v;
+  v += static_cast<char>(1);  // format
+  put_u64_le(v, seq);
+  put_u64_le(v, static_cast<std::uint64_t>(at));
+  for (const auto* part : {&actor, &action, &subject, &outcome}) {
+    put_u64_le(v, part->size());
+    v += *part;
+  }
+  v += prev_hash;
+  return v;
+}
+
+std::string sha256(const std::string& data) {
+  unsigned char out[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out);
+  return std::string(reinterpret_cast<const char*>(out), sizeof out);
+}
+
+// Parses an audit value; false when it does not parse.
+bool parse_audit(std::string_view v, journal::audit_record& r, std::string& prev_hash, std::string& hash,
+                 std::string& body) {
+  if (v.size() < 1 + 16 + 32 + 32 || v[0] != 1) return false;
+  std::size_t pos = 1;
+  auto u64 = [&](std::uint64_t& out) {
+    if (pos + 8 > v.size()) return false;
+    out = get_u64_le(v.data() + pos);
+    pos += 8;
+    return true;
+  };
+  std::uint64_t at = 0;
+  if (!u64(r.seq) || !u64(at)) return false;
+  r.at = static_cast<epoch_ms>(at);
+  for (auto* part : {&r.actor, &r.action, &r.subject, &r.outcome}) {
+    std::uint64_t n = 0;
+    if (!u64(n) || n > v.size() - pos) return false;
+    part->assign(v.data() + pos, n);
+    pos += n;
+  }
+  if (v.size() - pos != 64) return false;
+  prev_hash.assign(v.data() + pos, 32);
+  hash.assign(v.data() + pos + 32, 32);
+  body.assign(v.data(), pos + 32);
+  return true;
+}
+
+}  // namespace
+
+status journal::append_audit(epoch_ms at, const std::string& actor, const std::string& action,
+                             const std::string& subject, const std::string& outcome) {
+  std::lock_guard<std::mutex> lock{audit_mutex_};
+  auto body = audit_body(audit_next_, at, actor, action, subject, outcome, audit_last_hash_);
+  auto hash = sha256(body);
+  std::string key;
+  put_u64_be(key, audit_next_);
+  rocksdb::WriteOptions wo;
+  wo.sync = opts_.sync;
+  auto st = from_rocks(db_->Put(wo, audit_cf_, key, body + hash), "writing audit record");
+  if (st) {
+    ++audit_next_;
+    audit_last_hash_ = std::move(hash);
+  }
+  return st;
+}
+
+result<std::vector<journal::audit_record>> journal::audit(std::size_t limit) const {
+  std::vector<audit_record> out;
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, audit_cf_)};
+  for (it->SeekToLast(); it->Valid() && out.size() < limit; it->Prev()) {
+    audit_record r;
+    std::string prev, hash, body;
+    if (!parse_audit({it->value().data(), it->value().size()}, r, prev, hash, body))
+      return status{errc::corruption, "audit record does not parse (run: alertctl audit verify)"};
+    out.push_back(std::move(r));
+  }
+  if (auto st = from_rocks(it->status(), "reading audit log"); !st) return st;
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+result<journal::audit_check> journal::verify_audit() const {
+  audit_check c;
+  std::string expected_prev(32, '\0');
+  std::uint64_t expected_seq = 0;
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, audit_cf_)};
+  auto broken = [&](std::uint64_t seq, std::string why) {
+    c.ok = false;
+    c.first_broken = seq;
+    c.reason = std::move(why);
+    return c;
+  };
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (it->key().size() != 8) return broken(expected_seq, "a key in the audit log is not a record number");
+    const auto key_seq = get_u64_be(it->key().data());
+    if (key_seq != expected_seq)
+      return broken(expected_seq, "record " + std::to_string(expected_seq) + " is missing (the next one is " +
+                                      std::to_string(key_seq) + ")");
+    audit_record r;
+    std::string prev, hash, body;
+    if (!parse_audit({it->value().data(), it->value().size()}, r, prev, hash, body))
+      return broken(key_seq, "record " + std::to_string(key_seq) + " does not parse");
+    if (r.seq != key_seq)
+      return broken(key_seq, "record " + std::to_string(key_seq) + " holds record " + std::to_string(r.seq) +
+                                 " (records were moved)");
+    if (prev != expected_prev)
+      return broken(key_seq, "record " + std::to_string(key_seq) + " does not link to the record before it");
+    if (sha256(body) != hash)
+      return broken(key_seq, "record " + std::to_string(key_seq) + " was changed (its hash does not match)");
+    expected_prev = hash;
+    ++expected_seq;
+    ++c.records;
+  }
+  if (auto st = from_rocks(it->status(), "reading audit log"); !st) return st;
+  static const char* digits = "0123456789abcdef";
+  for (char ch : expected_prev) {
+    const auto b = static_cast<unsigned char>(ch);
+    c.head += digits[b >> 4];
+    c.head += digits[b & 15];
+  }
+  return c;
 }
 
 }  // namespace alert::storage

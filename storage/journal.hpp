@@ -157,6 +157,35 @@ public:
   /// Node events in order of appending.
   result<std::vector<node_event>> events() const;
 
+  /// One record of the audit log: who did what to what, and how it went.
+  struct audit_record {
+    std::uint64_t seq = 0;  ///< 0, 1, 2, ... in order of appending
+    epoch_ms at = 0;
+    std::string actor;    ///< who (the `by` of a command, a gateway's responder, "node")
+    std::string action;   ///< e.g. "ack", "silence", "patient", "rules-reload", "page_accepted"
+    std::string subject;  ///< what it was about: an alert, patient, device, silence id
+    std::string outcome;  ///< "ok", or the error code it was refused with
+  };
+  /// Appends to the audit log, synced. The log is append-only and hash-chained: each record
+  /// holds the SHA-256 of the record before it and its own, so a record changed, removed
+  /// or moved breaks the chain there (docs/security.md).
+  status append_audit(epoch_ms at, const std::string& actor, const std::string& action, const std::string& subject,
+                      const std::string& outcome);
+  /// The newest `limit` audit records, oldest first.
+  result<std::vector<audit_record>> audit(std::size_t limit) const;
+  /// What checking the audit chain found.
+  struct audit_check {
+    bool ok = true;
+    std::uint64_t records = 0;       ///< records read
+    std::uint64_t first_broken = 0;  ///< seq of the first record that does not hold (when !ok)
+    std::string reason;              ///< why, for a person
+    /// SHA-256 (hex) of the last record: write it down elsewhere now and then, so that a
+    /// log cut short after it, or rewritten whole, can be told from the one you saw.
+    std::string head;
+  };
+  /// Reads the whole audit log and checks every link of the chain.
+  result<audit_check> verify_audit() const;
+
 private:
   struct request {
     std::vector<reading> readings;
@@ -170,12 +199,16 @@ private:
 
   journal_options opts_;
   std::unique_ptr<rocksdb::DB> db_;
-  std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // default, journal, meta, snapshot, event, alert, open_alert
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // default, journal, meta, snapshot, event, alert, open_alert, audit
   rocksdb::ColumnFamilyHandle* journal_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* snapshot_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* event_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* alert_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* open_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* audit_cf_ = nullptr;
+  std::mutex audit_mutex_;         // appends one at a time: each links to the one before
+  std::uint64_t audit_next_ = 0;   // guarded by audit_mutex_
+  std::string audit_last_hash_;    // guarded by audit_mutex_; 32 zero bytes before the first
   std::mutex alert_mutex_;  // one alert writer at a time: the open index reads before it writes
   static bool is_open(const alert_record& a) noexcept;
   result<std::uint32_t> latest_alert_version(const std::string& alert_id) const;

@@ -47,6 +47,8 @@ Commands:
   events [--kind K] [--limit N]            the node's event journal (audit): restarts,
                                            quarantines, silences, pages and statuses
   readings DEVICE [--from SEQ] [--limit N] journaled readings of a device
+  audit [--limit N]                        the audit log: every command, who, about what, result
+  audit verify                             check the audit log's hash chain; exit 1 if broken
 
 Global options:
   --endpoint E   the node's control endpoint (default tcp://127.0.0.1:7602, or $ALERTCTL_ENDPOINT)
@@ -315,6 +317,28 @@ int print_readings(const value& r) {
   return exit_ok;
 }
 
+int print_audit(const value& r) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& a : items(r, "records"))
+    rows.push_back({text(a, "seq"), when(a, "at"), text(a, "actor"), text(a, "action"), text(a, "subject"),
+                    text(a, "outcome")});
+  if (rows.empty()) {
+    std::cout << "no audit records\n";
+    return exit_ok;
+  }
+  table({"SEQ", "AT", "WHO", "ACTION", "SUBJECT", "OUTCOME"}, rows);
+  return exit_ok;
+}
+
+int print_audit_verify(const value& r) {
+  if (r.boolean("ok").value_or(false)) {
+    std::cout << "audit log intact: " << text(r, "records") << " records, head " << text(r, "head") << "\n";
+    return exit_ok;
+  }
+  std::cout << "audit log BROKEN at record " << text(r, "first_broken") << ": " << text(r, "reason") << "\n";
+  return exit_refused;
+}
+
 // ---- talking to the node ---------------------------------------------------------------------
 
 struct outcome {
@@ -384,6 +408,10 @@ int main(int argc, char** argv) {
     if (rest.empty()) throw usage_error{"no command given"};
     std::string cmd = rest[0];
     rest.erase(rest.begin());
+    if (cmd == "audit" && !rest.empty() && rest[0] == "verify") {
+      cmd = "audit-verify";
+      rest.erase(rest.begin());
+    }
     if (cmd == "rules") {
       if (rest.empty() || (rest[0] != "check" && rest[0] != "reload")) throw usage_error{"rules check [FILE] | rules reload"};
       cmd = "rules-" + rest[0];
@@ -477,6 +505,15 @@ int main(int argc, char** argv) {
       if (!kind.empty()) args.set("kind", kind);
       if (limit) args.set("limit", limit);
       print = print_events;
+    } else if (cmd == "audit") {
+      none();
+      allow({"limit"});
+      if (limit) args.set("limit", limit);
+      print = print_audit;
+    } else if (cmd == "audit-verify") {
+      none();
+      allow({});
+      print = print_audit_verify;
     } else if (cmd == "readings") {
       allow({"from", "limit"});
       args.set("device", one("device id"));
@@ -509,7 +546,9 @@ int main(int argc, char** argv) {
     if (json) {
       std::cout << alert::wire::to_json(reply.result, true) << "\n";
       // A check that failed is still a failure for scripts.
-      if ((cmd == "health" || cmd == "rules-check") && !reply.result.boolean("ok").value_or(false)) return exit_refused;
+      if ((cmd == "health" || cmd == "rules-check" || cmd == "audit-verify") &&
+          !reply.result.boolean("ok").value_or(false))
+        return exit_refused;
       return exit_ok;
     }
     if (print) return print(reply.result);

@@ -103,7 +103,9 @@ int main(int argc, char** argv) {
     }
     if (sig == SIGHUP) {
       // A bad file is logged and rejected inside; the old rules stay.
-      (void)(*n)->reload_rules();
+      auto reloaded = (*n)->reload_rules();
+      (void)(*n)->audit("signal", "rules-reload", opts.rules_file.empty() ? "(built-in rules)" : opts.rules_file,
+                        reloaded ? "ok" : std::string{to_string(reloaded.code())});
       continue;
     }
     if (opts.stats_interval_s == 0) continue;

@@ -1,5 +1,7 @@
 #include "storage/journal.hpp"
 
+#include <rocksdb/db.h>
+
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
@@ -269,4 +271,121 @@ TEST_CASE("the largest seq does not wrap the late-reading bookkeeping") {
   auto late = *j->late_readings(*device_id::make("oxi-1"), UINT64_MAX);
   REQUIRE(late.size() == 1);
   CHECK(late[0].r.seq == 5);
+}
+
+namespace {
+// Opens the data directory's RocksDB directly, to tamper with the audit log as an attacker
+// with file access would.
+struct raw_db {
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs;
+  explicit raw_db(const std::string& dir) {
+    std::vector<std::string> names;
+    REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions{}, dir, &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+    for (const auto& n : names) descs.emplace_back(n, rocksdb::ColumnFamilyOptions{});
+    rocksdb::DB* raw = nullptr;
+    REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions{}, dir, descs, &cfs, &raw).ok());
+    db.reset(raw);
+    for (std::size_t i = 0; i < names.size(); ++i)
+      if (names[i] == "audit") audit = cfs[i];
+    REQUIRE(audit != nullptr);
+  }
+  ~raw_db() {
+    for (auto* h : cfs) db->DestroyColumnFamilyHandle(h);
+  }
+  static std::string key(std::uint64_t seq) {
+    std::string k;
+    for (int i = 7; i >= 0; --i) k += static_cast<char>((seq >> (8 * i)) & 0xff);
+    return k;
+  }
+  std::string get(std::uint64_t seq) {
+    std::string v;
+    REQUIRE(db->Get(rocksdb::ReadOptions{}, audit, key(seq), &v).ok());
+    return v;
+  }
+  void put(std::uint64_t seq, const std::string& v) { REQUIRE(db->Put(rocksdb::WriteOptions{}, audit, key(seq), v).ok()); }
+  void erase(std::uint64_t seq) { REQUIRE(db->Delete(rocksdb::WriteOptions{}, audit, key(seq)).ok()); }
+  rocksdb::ColumnFamilyHandle* audit = nullptr;
+};
+
+void write_audit_log(const std::string& dir) {
+  auto j = *journal::open(dir);
+  for (int i = 0; i < 5; ++i)
+    REQUIRE(j->append_audit(1000 + i, "nurse.kim", "ack", "d/oxi-1/spo2_low/" + std::to_string(i), "ok").is_ok());
+}
+
+journal::audit_check verify(const std::string& dir) {
+  auto j = *journal::open(dir);
+  auto c = j->verify_audit();
+  REQUIRE(c.has_value());
+  return *c;
+}
+}  // namespace
+
+TEST_CASE("an untouched audit log verifies, continues after a restart, and lists its records") {
+  test::temp_dir dir;
+  write_audit_log(dir.str());
+  {
+    auto j = *journal::open(dir.str());
+    REQUIRE(j->append_audit(2000, "node", "rules-reload", "rules.yaml", "ok").is_ok());  // after a reopen
+    auto last = *j->audit(2);
+    REQUIRE(last.size() == 2);
+    CHECK(last[0].seq == 4);
+    CHECK(last[1].seq == 5);
+    CHECK(last[1].action == "rules-reload");
+    CHECK(last[1].actor == "node");
+  }
+  auto c = verify(dir.str());
+  CHECK(c.ok);
+  CHECK(c.records == 6);
+  CHECK(c.head.size() == 64);
+}
+
+TEST_CASE("changing, deleting or reordering one audit record makes verify fail at that record") {
+  test::temp_dir dir;
+  write_audit_log(dir.str());
+  SECTION("changed") {
+    {
+      raw_db raw{dir.str()};
+      auto v = raw.get(2);
+      auto at = v.find("nurse.kim");
+      REQUIRE(at != std::string::npos);
+      v.replace(at, 9, "nurse.bob");  // same length: only the hash can tell
+      raw.put(2, v);
+    }
+    auto c = verify(dir.str());
+    CHECK_FALSE(c.ok);
+    CHECK(c.first_broken == 2);
+    CHECK(c.reason.find("changed") != std::string::npos);
+  }
+  SECTION("deleted") {
+    { raw_db{dir.str()}.erase(1); }
+    auto c = verify(dir.str());
+    CHECK_FALSE(c.ok);
+    CHECK(c.first_broken == 1);
+    CHECK(c.reason.find("missing") != std::string::npos);
+  }
+  SECTION("reordered") {
+    {
+      raw_db raw{dir.str()};
+      auto a = raw.get(3), b = raw.get(4);
+      raw.put(3, b);
+      raw.put(4, a);
+    }
+    auto c = verify(dir.str());
+    CHECK_FALSE(c.ok);
+    CHECK(c.first_broken == 3);
+  }
+  SECTION("rewritten with a recomputed hash but not relinked") {
+    {
+      raw_db raw{dir.str()};
+      auto v = raw.get(1);
+      v[v.size() - 33] ^= 1;  // the last byte of the previous-hash field
+      raw.put(1, v);
+    }
+    auto c = verify(dir.str());
+    CHECK_FALSE(c.ok);
+    CHECK(c.first_broken == 1);
+  }
 }
