@@ -1,5 +1,6 @@
 #include "actors/escalator.hpp"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <set>
@@ -369,7 +370,9 @@ void tick(esc_actor* self) {
     auto it = s.live.find(id);
     if (it == s.live.end()) continue;
     std::vector<escalation_action> acts;
-    if (const auto* pol = policy_of(s, it->second)) on_escalation_timer(*pol, it->second.st, now, acts);
+    const auto* pol = policy_of(s, it->second);
+    if (!pol) continue;  // no policy takes it any more (a reload): nothing to do, nothing to write
+    on_escalation_timer(*pol, it->second.st, now, acts);
     // A timer that changed nothing still moved deadlines (redelivery waits): keep them.
     if (acts.empty()) persist(s, it->second, {});
     run(self, id, std::move(acts));
@@ -451,6 +454,11 @@ void on_status(esc_actor* self, const std::string& gateway, const std::string& p
     return;
   }
   const std::string who = by.empty() ? gateway : by;
+  const auto& pages = it->second.st.pages;
+  if (std::none_of(pages.begin(), pages.end(), [&](const page& p) { return p.id == page_id; })) {
+    log(log_level::debug, "escalation", "status_for_unknown_page", {{"page", page_id}, {"gateway", gateway}});
+    return;  // a page it no longer keeps: nothing changes, nothing is written
+  }
   std::vector<escalation_action> acts;
   if (auto* m = s.cfg.metrics) count(m->statuses[static_cast<std::size_t>(status)]);
   if (const auto* pol = policy_of(s, it->second))

@@ -191,14 +191,17 @@ status journal::build_open_index() {
     }
     return {};
   };
+  status flushed;
   auto st = for_each_alert_event([&](const alert_event& e) {
     if (last && last->after.id != e.after.id) {
-      if (auto f = flush(); !f) return false;
+      flushed = flush();
+      if (!flushed) return false;
     }
     last = e;
     return true;
   });
   if (!st) return st;
+  if (!flushed) return flushed;
   if (auto f = flush(); !f) return f;
   auto ps = batch.Put(cfs_[2], built_key, "1");
   if (!ps.ok()) return from_rocks(ps, "building open-alert index");
