@@ -289,6 +289,9 @@ value cmd_health(node& n, const value&) {
   };
   auto journal = n.health();
   check("journal", journal.is_ok(), journal.is_ok() ? "readable" : journal.to_string());
+  auto esc = n.escalations();
+  check("escalation", esc.has_value(),
+        esc ? std::to_string(esc->size()) + " escalation(s) kept" : "the escalator does not answer: " + esc.error().message());
   auto q = n.quarantined();
   check("entities", q.empty(), q.empty() ? "none quarantined" : std::to_string(q.size()) + " quarantined");
   auto g = n.gateways();

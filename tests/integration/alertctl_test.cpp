@@ -119,6 +119,7 @@ TEST_CASE("every alertctl command works against a live node") {
   CHECK(health.rc == 1);  // no pager gateway: nobody can be paged
   CHECK(health.has("NOT HEALTHY"));
   CHECK(health.has("no pager gateway connected"));
+  CHECK(health.has("escalation  ok"));
 
   auto alerts = until(n, {"alerts"}, [&](const ctl_result& r) { return r.has(spo2) && r.has(battery); });
   CHECK(alerts.rc == 0);
