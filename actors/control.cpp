@@ -348,10 +348,10 @@ value cmd_alert(node& n, const value& args) {
   value pages = value_array{};
   value actions = value_array{};
   const std::string prefix = id + "@";
-  for (const auto& e : take(n.events())) {
-    if (e.kind.rfind("page_", 0) == 0 && e.entity.rfind(prefix, 0) == 0) pages.push(node_event_value(e));
+  for (const auto& e : take(n.events_about(prefix)))
+    if (e.kind.rfind("page_", 0) == 0) pages.push(node_event_value(e));
+  for (const auto& e : take(n.events_about(id)))
     if (e.kind.rfind("alert_", 0) == 0 && e.entity == id) actions.push(node_event_value(e));
-  }
   out.set("pages", std::move(pages));
   out.set("actions", std::move(actions));
   return out;
@@ -493,17 +493,11 @@ value cmd_audit_verify(node& n, const value&) {
 
 value cmd_events(node& n, const value& args) {
   auto kind = optional_string(args, "kind");
-  const auto limit = limit_of(args, 100);
-  auto all = take(n.events());
-  std::vector<const storage::journal::node_event*> kept;
-  for (const auto& e : all)
-    if (!kind || e.kind == *kind) kept.push_back(&e);
   value list = value_array{};
-  for (std::size_t i = kept.size() > limit ? kept.size() - limit : 0; i < kept.size(); ++i)
-    list.push(node_event_value(*kept[i]));
+  for (const auto& e : take(n.recent_events(limit_of(args, 100), kind.value_or(""))))
+    list.push(node_event_value(e));
   value out = value_object{};
   out.set("events", std::move(list));
-  out.set("matched", kept.size());
   return out;
 }
 

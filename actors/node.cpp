@@ -297,9 +297,14 @@ result<storage::journal::audit_check> node::verify_audit() const {
   return impl_->journal->verify_audit();
 }
 
-result<std::vector<storage::journal::node_event>> node::events() const {
+result<std::vector<storage::journal::node_event>> node::recent_events(std::size_t limit, const std::string& kind) const {
   if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
-  return impl_->journal->events();
+  return impl_->journal->recent_events(limit, kind);
+}
+
+result<std::vector<storage::journal::node_event>> node::events_about(const std::string& prefix) const {
+  if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
+  return impl_->journal->events_about(prefix);
 }
 
 result<std::vector<storage::journal_entry>> node::readings(const device_id& id, std::uint64_t from_seq,

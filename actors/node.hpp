@@ -127,8 +127,11 @@ public:
   result<std::vector<alert_event>> open_alerts() const;
   /// The latest transition of every alert ever journaled (reads the whole alert journal).
   result<std::vector<alert_event>> latest_alerts() const;
-  /// Node events (supervision, silences, pages), oldest first.
-  result<std::vector<storage::journal::node_event>> events() const;
+  /// The newest `limit` node events (supervision, silences, pages), of `kind` when not
+  /// empty, oldest first.
+  result<std::vector<storage::journal::node_event>> recent_events(std::size_t limit, const std::string& kind) const;
+  /// Node events whose entity starts with `prefix` ("<alert id>@": the alert's pages).
+  result<std::vector<storage::journal::node_event>> events_about(const std::string& prefix) const;
   /// A device's journaled readings from `from_seq`, at most `limit`.
   result<std::vector<storage::journal_entry>> readings(const device_id& id, std::uint64_t from_seq,
                                                        std::size_t limit) const;

@@ -135,6 +135,7 @@ result<std::unique_ptr<journal>> journal::open(const std::string& dir, const jou
       {"alert", rocksdb::ColumnFamilyOptions{}},
       {"open_alert", rocksdb::ColumnFamilyOptions{}},
       {"audit", rocksdb::ColumnFamilyOptions{}},
+      {"event_index", rocksdb::ColumnFamilyOptions{}},
   };
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
@@ -220,7 +221,8 @@ journal::journal(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFam
       event_cf_(cfs_[4]),
       alert_cf_(cfs_[5]),
       open_cf_(cfs_[6]),
-      audit_cf_(cfs_[7]) {
+      audit_cf_(cfs_[7]),
+      event_index_cf_(cfs_[8]) {
   // Continue the event sequence after the last stored event.
   std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, event_cf_)};
   it->SeekToLast();
@@ -642,6 +644,9 @@ status journal::write_snapshot_and_events(const std::string& key, const std::opt
     const auto& e = events[i];
     auto s = batch.Put(event_cf_, ekey, encode_node_event(e.at, e.kind, e.entity, e.detail));
     if (!s.ok()) return from_rocks(s, "writing node event");
+    // Indexed by entity, so an alert's pages are found without reading every event.
+    s = batch.Put(event_index_cf_, e.entity + '\0' + ekey, rocksdb::Slice{});
+    if (!s.ok()) return from_rocks(s, "writing node event index");
   }
   rocksdb::WriteOptions wo;
   wo.sync = opts_.sync;
@@ -650,26 +655,68 @@ status journal::write_snapshot_and_events(const std::string& key, const std::opt
   return st;
 }
 
+namespace {
+result<journal::node_event> decode_node_event(const rocksdb::Slice& v) {
+  if (v.size() < 8) return status{errc::corruption, "node event too short"};
+  journal::node_event e;
+  e.at = static_cast<epoch_ms>(get_u64_le(v.data()));
+  std::size_t off = 8;
+  for (auto* part : {&e.kind, &e.entity, &e.detail}) {
+    if (off + 8 > v.size()) return status{errc::corruption, "node event truncated"};
+    auto n = get_u64_le(v.data() + off);
+    off += 8;
+    if (n > v.size() - off) return status{errc::corruption, "node event truncated"};
+    part->assign(v.data() + off, n);
+    off += n;
+  }
+  return e;
+}
+}  // namespace
+
 result<std::vector<journal::node_event>> journal::events() const {
   std::vector<node_event> out;
   std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, event_cf_)};
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    auto v = it->value();
-    if (v.size() < 8) return status{errc::corruption, "node event too short"};
-    node_event e;
-    e.at = static_cast<epoch_ms>(get_u64_le(v.data()));
-    std::size_t off = 8;
-    for (auto* part : {&e.kind, &e.entity, &e.detail}) {
-      if (off + 8 > v.size()) return status{errc::corruption, "node event truncated"};
-      auto n = get_u64_le(v.data() + off);
-      off += 8;
-      if (n > v.size() - off) return status{errc::corruption, "node event truncated"};
-      part->assign(v.data() + off, n);
-      off += n;
-    }
-    out.push_back(std::move(e));
+    auto e = decode_node_event(it->value());
+    if (!e) return e.error();
+    out.push_back(std::move(*e));
   }
   if (auto st = from_rocks(it->status(), "reading node events"); !st) return st;
+  return out;
+}
+
+result<std::vector<journal::node_event>> journal::recent_events(std::size_t limit, std::string_view kind) const {
+  std::vector<node_event> out;
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, event_cf_)};
+  for (it->SeekToLast(); it->Valid() && out.size() < limit; it->Prev()) {
+    auto e = decode_node_event(it->value());
+    if (!e) return e.error();
+    if (kind.empty() || e->kind == kind) out.push_back(std::move(*e));
+  }
+  if (auto st = from_rocks(it->status(), "reading node events"); !st) return st;
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+result<std::vector<journal::node_event>> journal::events_about(std::string_view entity_prefix) const {
+  std::vector<node_event> out;
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, event_index_cf_)};
+  rocksdb::PinnableSlice value;
+  for (it->Seek(rocksdb::Slice{entity_prefix.data(), entity_prefix.size()});
+       it->Valid() && it->key().starts_with(rocksdb::Slice{entity_prefix.data(), entity_prefix.size()}); it->Next()) {
+    auto k = it->key();
+    if (k.size() < 8) continue;
+    value.Reset();
+    auto s = db_->Get(rocksdb::ReadOptions{}, event_cf_, rocksdb::Slice{k.data() + k.size() - 8, 8}, &value);
+    if (s.IsNotFound()) continue;
+    if (!s.ok()) return from_rocks(s, "reading node event");
+    auto e = decode_node_event(value);
+    if (!e) return e.error();
+    out.push_back(std::move(*e));
+  }
+  if (auto st = from_rocks(it->status(), "reading node event index"); !st) return st;
+  // Keys sort by entity, then seq: order by seq (time of writing) across entities.
+  std::stable_sort(out.begin(), out.end(), [](const node_event& a, const node_event& b) { return a.at < b.at; });
   return out;
 }
 

@@ -156,6 +156,12 @@ public:
                                    const std::vector<node_event>& events);
   /// Node events in order of appending.
   result<std::vector<node_event>> events() const;
+  /// The newest `limit` node events (of kind `kind`, when not empty), oldest first. Reads
+  /// from the newest back, not the whole journal.
+  result<std::vector<node_event>> recent_events(std::size_t limit, std::string_view kind = {}) const;
+  /// Node events whose entity starts with `entity_prefix` (e.g. "<alert id>@": its pages),
+  /// through an index by entity, oldest first.
+  result<std::vector<node_event>> events_about(std::string_view entity_prefix) const;
 
   /// One record of the audit log: who did what to what, and how it went.
   struct audit_record {
@@ -199,13 +205,14 @@ private:
 
   journal_options opts_;
   std::unique_ptr<rocksdb::DB> db_;
-  std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // default, journal, meta, snapshot, event, alert, open_alert, audit
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // default, journal, meta, snapshot, event, alert, open_alert, audit, event_index
   rocksdb::ColumnFamilyHandle* journal_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* snapshot_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* event_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* alert_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* open_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* audit_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* event_index_cf_ = nullptr;  // entity + '\0' + seq -> (empty)
   std::mutex audit_mutex_;         // appends one at a time: each links to the one before
   std::uint64_t audit_next_ = 0;   // guarded by audit_mutex_
   std::string audit_last_hash_;    // guarded by audit_mutex_; 32 zero bytes before the first

@@ -389,3 +389,30 @@ TEST_CASE("changing, deleting or reordering one audit record makes verify fail a
     CHECK(c.first_broken == 1);
   }
 }
+
+TEST_CASE("node events are found by entity prefix and newest first by kind without reading them all") {
+  test::temp_dir dir;
+  auto j = *journal::open(dir.str());
+  const std::string a = "d/oxi-1/spo2_low/1", b = "d/oxi-1/spo2_low/10";
+  REQUIRE(j->write_snapshot_and_events("", std::nullopt,
+                                       {{1, "page_sent", a + "@0.0/nurse", "send 1"},
+                                        {2, "page_sent", b + "@0.0/nurse", "send 1"},
+                                        {3, "page_status", a + "@0.0/nurse", "received"},
+                                        {4, "alert_acknowledged", a, "by nurse.kim"}})
+              .is_ok());
+  REQUIRE(j->append_event(5, "restart", "d/oxi-2", "crash").is_ok());
+  auto pages = *j->events_about(a + "@");
+  REQUIRE(pages.size() == 2);
+  CHECK(pages[0].kind == "page_sent");
+  CHECK(pages[1].kind == "page_status");
+  auto about_a = *j->events_about(a);  // a prefix: alert 10's events match too
+  CHECK(about_a.size() == 4);
+  auto recent = *j->recent_events(2, "");
+  REQUIRE(recent.size() == 2);
+  CHECK(recent[0].at == 4);
+  CHECK(recent[1].kind == "restart");
+  auto sent = *j->recent_events(10, "page_sent");
+  REQUIRE(sent.size() == 2);
+  CHECK(sent[0].at == 1);
+  CHECK(sent[1].at == 2);
+}
