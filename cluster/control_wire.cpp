@@ -118,20 +118,6 @@ void pack_value(msgpack::sbuffer& buf, packer& pk, const value& v) { std::visit(
 
 // ---- decoding helpers -------------------------------------------------------------------
 
-/// Thrown inside the decoders for a message they cannot use; never escapes them.
-std::string field(std::string_view name) { return "field '" + std::string{name} + "'"; }
-
-const msgpack::object& need(const msgpack::object& map, std::string_view name) {
-  const auto* o = find(map, name);
-  if (o == nullptr) throw bad_message(field(name) + " is missing");
-  return *o;
-}
-
-std::string need_str(const msgpack::object& map, std::string_view name) {
-  const auto& o = need(map, name);
-  if (o.type != msgpack::type::STR) throw bad_message(field(name) + " must be a string");
-  return std::string{str_of(o)};
-}
 
 std::uint64_t need_id(const msgpack::object& map) {
   const auto& o = need(map, "id");

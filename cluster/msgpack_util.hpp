@@ -109,6 +109,23 @@ struct bad_message : std::runtime_error {
   errc code;
 };
 
+/// How a decoder's messages name a field.
+inline std::string field(std::string_view name) { return "field '" + std::string{name} + "'"; }
+
+/// The value of `name` in `map`; bad_message when it is missing.
+inline const msgpack::object& need(const msgpack::object& map, std::string_view name) {
+  const auto* o = find(map, name);
+  if (o == nullptr) throw bad_message(field(name) + " is missing");
+  return *o;
+}
+
+/// The string value of `name` in `map`; bad_message when it is missing or not a string.
+inline std::string need_str(const msgpack::object& map, std::string_view name) {
+  const auto& o = need(map, name);
+  if (o.type != msgpack::type::STR) throw bad_message(field(name) + " must be a string");
+  return std::string{str_of(o)};
+}
+
 /// A codec's decode limits, for the messages that name them.
 struct limit_names {
   std::size_t max_array, max_map_entries, max_string_bytes, max_depth;
