@@ -462,6 +462,13 @@ value cmd_rules_reload(node& n, const value&) {
   return out;
 }
 
+value cmd_release(node& n, const value& args) {
+  auto entity = required_string(args, "id");
+  if (!take(n.release(entity, by_of(args))))
+    refuse(errc::not_found, entity + " is not quarantined (see: alertctl status)");
+  return value{value_object{{"released", entity}}};
+}
+
 value cmd_audit(node& n, const value& args) {
   value list = value_array{};
   for (const auto& r : take(n.audit_log(limit_of(args, 100)))) {
@@ -534,7 +541,7 @@ const std::map<std::string, command, std::less<>>& commands() {
       {"silence", cmd_silence},     {"unsilence", cmd_unsilence},   {"silences", cmd_silences},
       {"device", cmd_device},       {"patient", cmd_patient},       {"rules-check", cmd_rules_check},
       {"rules-reload", cmd_rules_reload}, {"events", cmd_events},   {"readings", cmd_readings},
-      {"audit", cmd_audit},         {"audit-verify", cmd_audit_verify},
+      {"audit", cmd_audit},         {"audit-verify", cmd_audit_verify}, {"release", cmd_release},
   };
   return table;
 }

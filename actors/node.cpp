@@ -429,6 +429,11 @@ result<std::vector<escalation_state>> node::escalations() const {
   return ask<std::vector<escalation_state>>(*impl_->sys, impl_->escalator, actors::escalations_atom::value);
 }
 
+result<bool> node::release(const std::string& entity, const std::string& by) {
+  if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
+  return ask<bool>(*impl_->sys, impl_->host, actors::release_atom::value, entity, by);
+}
+
 std::vector<std::string> node::quarantined() const {
   if (impl_->stopped) return {};
   auto r = ask<std::vector<std::string>>(*impl_->sys, impl_->host, actors::quarantined_atom::value);

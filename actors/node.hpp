@@ -103,6 +103,9 @@ public:
   result<patient_state> patient(const patient_id& id) const;
   /// Entities quarantined by supervision ("d/<id>", "p/<id>").
   std::vector<std::string> quarantined() const;
+  /// Serves a quarantined entity again (after its cause is fixed, e.g. a rules reload): it is
+  /// rebuilt from storage on its next message. False when it was not quarantined.
+  result<bool> release(const std::string& entity, const std::string& by);
 
   /// Checks no-data rules and due escalation timers now, on the node clock (the node does
   /// this every rules.tick-ms by itself).

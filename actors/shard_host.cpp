@@ -592,6 +592,16 @@ behavior shard_host(host_actor* self, host_config cfg) {
       },
       [=](silences_atom) { return *self->state.silences; },
       [=](stats_atom) { return self->state.stats; },
+      [=](release_atom, const std::string& key, const std::string& by) {
+        auto& st = self->state;
+        if (st.quarantined.erase(key) == 0) return false;
+        st.crashes.erase(key);
+        --st.stats.quarantined;
+        log(log_level::warn, "supervisor", "entity_released", {{"entity", key}, {"by", by}});
+        if (auto s = st.cfg.journal->append_event(st.cfg.clock->now(), "release", key, "by " + by); !s)
+          log(log_level::error, "supervisor", "event_write_failed", {{"error", s.to_string()}});
+        return true;
+      },
       [=](quarantined_atom) {
         std::vector<std::string> out(self->state.quarantined.begin(), self->state.quarantined.end());
         std::sort(out.begin(), out.end());

@@ -107,6 +107,7 @@ using state_atom = caf::atom_constant<caf::atom("state")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 using quarantined_atom = caf::atom_constant<caf::atom("quarant")>;
+using release_atom = caf::atom_constant<caf::atom("release")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using ack_atom = caf::atom_constant<caf::atom("ack")>;
 using resolve_atom = caf::atom_constant<caf::atom("resolve")>;
@@ -121,6 +122,8 @@ using silences_atom = caf::atom_constant<caf::atom("silences")>;
 /// - patient_readings: route to patient actors (activating them).
 /// - (state_atom, device_id) -> device_state; (state_atom, patient_id) -> patient_state.
 /// - stats_atom -> host_stats; (quarantined_atom) -> std::vector<std::string>.
+/// - (release_atom, entity key, by) -> bool: a quarantined entity is served again (rebuilt
+///   from storage on its next message); false when it was not quarantined.
 /// - tick_atom: every active device checks its no-data rules at the node clock's time.
 /// - (ack_atom | resolve_atom, alert_id, by) -> std::vector<alert_event> (empty: no such
 ///   open alert); the transition is journaled before the reply.

@@ -47,6 +47,7 @@ Commands:
   events [--kind K] [--limit N]            the node's event journal (audit): restarts,
                                            quarantines, silences, pages and statuses
   readings DEVICE [--from SEQ] [--limit N] journaled readings of a device
+  release ENTITY [--by NAME]               serve a quarantined entity again (d/<device>, p/<patient>)
   audit [--limit N]                        the audit log: every command, who, about what, result
   audit verify                             check the audit log's hash chain; exit 1 if broken
 
@@ -467,11 +468,11 @@ int main(int argc, char** argv) {
       allow({});
       args.set("id", one("alert id"));
       print = print_alert;
-    } else if (cmd == "ack" || cmd == "resolve" || cmd == "unsilence") {
+    } else if (cmd == "ack" || cmd == "resolve" || cmd == "unsilence" || cmd == "release") {
       allow({"by"});
-      args.set("id", one(cmd == "unsilence" ? "silence id" : "alert id"));
+      args.set("id", one(cmd == "unsilence" ? "silence id" : cmd == "release" ? "entity (d/ID or p/ID)" : "alert id"));
       args.set("by", by);
-      print = cmd == "unsilence" ? nullptr : print_transitions;
+      print = cmd == "unsilence" || cmd == "release" ? nullptr : print_transitions;
     } else if (cmd == "silence") {
       none();
       allow({"patient", "device", "rule", "priority", "for", "reason", "by"});
@@ -556,6 +557,7 @@ int main(int argc, char** argv) {
     if (cmd == "silence") std::cout << "silence " << text(reply.result, "id") << " until " << when(reply.result, "until") << "\n";
     else if (cmd == "unsilence") std::cout << "silence " << text(reply.result, "removed") << " lifted\n";
     else if (cmd == "rules-reload") std::cout << "rules reloaded from " << text(reply.result, "reloaded") << "\n";
+    else if (cmd == "release") std::cout << text(reply.result, "released") << " released: served again from its next message\n";
     return exit_ok;
   } catch (const usage_error& e) {
     std::cerr << "alertctl: " << e.message << " (see alertctl --help)\n";

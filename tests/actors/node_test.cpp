@@ -247,6 +247,14 @@ TEST_CASE("a throwing rule restarts the device from its state and repeated throw
       auto p = n->patient(p1);
       return p && vital_of(*p, metric::systolic_bp) == 121.0;
     }));
+    // An operator releases it (the rule is fixed): it is served again from its next reading.
+    CHECK(n->quarantined() == std::vector<std::string>{"d/oxi-1"});
+    CHECK(*n->release("d/oxi-1", "biomed.lee"));
+    CHECK_FALSE(*n->release("d/oxi-1", "biomed.lee"));
+    CHECK(n->quarantined().empty());
+    const auto activations = n->stats().activations;
+    send(*n, {in("oxi-1", 7, "spo2", 95)});
+    REQUIRE(eventually([&] { return n->stats().activations > activations; }));
     n->stop();
   }
   auto j = *storage::journal::open(dir.sub("data"));

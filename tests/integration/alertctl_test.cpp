@@ -204,6 +204,8 @@ TEST_CASE("every alertctl command works against a live node") {
   CHECK(intact.rc == 0);
   CHECK(intact.has("audit log intact"));
 
+  auto release = ctl(n, {"release", "d/oxi-7"});
+  CHECK(release.rc == 1);  // it is not quarantined
   CHECK(ctl(n, {"frobnicate"}).rc == 2);
   CHECK(n.stop() == 0);
   // The node is gone: alertctl says so with its own exit code.
