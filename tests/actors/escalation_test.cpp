@@ -2,6 +2,7 @@
 // gateway clients over real DEALER sockets. Timers run on the node's injected clock: a test
 // moves the clock, ticks the node and waits (bounded) for the page it expects; nothing
 // sleeps for a level to pass.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <fstream>
@@ -83,13 +84,15 @@ struct fixture {
     std::ofstream{opts.rules_file} << yaml;
     start();
   }
+  node_hooks hooks;
   void start() {
-    auto r = node::start(opts, clock);
+    auto r = node::start(opts, clock, hooks);
     INFO(r.error().to_string());
     REQUIRE(r.has_value());
     n = std::move(*r);
   }
-  void spo2(double v) {
+  void spo2(double v) { send_reading("spo2", v); }
+  void send_reading(const std::string& metric, double v) {
     cluster::client_options co;
     co.endpoint = n->ingest_endpoint();
     co.timeout = std::chrono::seconds{20};
@@ -97,7 +100,7 @@ struct fixture {
     reading_input r;
     r.device = "oxi-1";
     r.patient = "P-1";
-    r.metric = "spo2";
+    r.metric = metric;
     r.value = v;
     r.ts = clock.now();
     r.seq = ++seq;
@@ -358,4 +361,33 @@ TEST_CASE("an alert journaled as firing without an escalation is paged when the 
   f.start();
   gateway nurse{f.ctx, f.n->pager_endpoint(), "ward-gw", {"nurse"}};
   CHECK(nurse.page(1).page_id == alert_id + "@0.0/nurse");
+}
+
+TEST_CASE("an acceptance the alert's entity cannot record pages again instead of silencing the alert") {
+  fixture f{60 * minute};
+  f.n->stop();
+  // The oximeter's device actor crashes on a pulse of 66, as a buggy rule would.
+  f.hooks.on_device_reading = [](const device_state&, const reading& r) {
+    if (r.what == metric::heart_rate && r.value == 66) throw std::runtime_error("rule exploded on 66");
+  };
+  f.opts.supervision_max_restarts = 1;
+  f.start();
+  gateway nurse{f.ctx, f.n->pager_endpoint(), "ward-gw", {"nurse"}};
+  f.spo2(84);
+  auto p = nurse.page(1);
+  nurse.status(p.page_id, page_status::received);
+  // The device crashes twice: quarantined, its actor no longer runs.
+  f.send_reading("heart_rate", 66);
+  f.send_reading("heart_rate", 66);
+  REQUIRE(eventually([&] { return f.n->quarantined() == std::vector<std::string>{"d/oxi-1"}; }));
+  // The nurse accepts, but nobody can journal the acknowledgement: the alert is still
+  // firing, so it is paged again rather than left acknowledged in the escalation only.
+  nurse.status(p.page_id, page_status::accepted, "nurse.kim");
+  // (The quarantine itself is a technical alert, paged to the nurse too.)
+  CHECK(nurse.poll_until([&] { return nurse.shown.count(alert_id + "@0.1/nurse") > 0; }));
+  auto all = f.n->escalations();
+  REQUIRE(all.has_value());
+  auto it = std::find_if(all->begin(), all->end(), [](const escalation_state& st) { return st.alert_id == alert_id; });
+  REQUIRE(it != all->end());
+  CHECK(it->at == escalation_state::phase::paging);
 }
