@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/boxed.hpp"
 #include "engine/entity.hpp"
 #include "engine/metric.hpp"
 #include "engine/reading.hpp"
@@ -158,7 +159,7 @@ struct alert_event {
 
 /// Evaluation state of one rule on one entity.
 struct rule_state {
-  std::optional<alert_record> open;         ///< pending, firing or acknowledged
+  boxed<alert_record> open;          ///< pending, firing or acknowledged (on the heap: usually empty)
   std::uint64_t occurrences = 0;     ///< alerts opened so far (for deterministic ids)
   std::optional<epoch_ms> since;     ///< event time the condition began (delay)
   std::optional<epoch_ms> clear_since;  ///< event time the condition was last seen absent (clear_for)

@@ -49,6 +49,7 @@
 #include <zmq.hpp>
 
 #include "actors/node.hpp"
+#include "config/rules_file.hpp"
 #include "actors/shard_host.hpp"
 #include "actors/wall_clock.hpp"
 #include "cluster/control_wire.hpp"
@@ -831,6 +832,10 @@ void run_entities(std::size_t count, const std::string& dir, unsigned threads) {
   hc.journal = j->get();
   hc.clock = &clock;
   hc.idle_timeout = std::chrono::hours{24};
+  // The default rules, as a node runs them: each device keeps the states of the rules on
+  // its metrics.
+  auto loaded = config::parse_rules(config::default_rules_yaml());
+  if (loaded.rules) hc.rules = std::make_shared<const rule_set>(std::move(*loaded.rules));
   auto host = actors::spawn_shard_host(sys, hc);
   const epoch_ms ts = clock.now() - 1000;
   // One reading per device, handed to the host as the journal would after an append.
