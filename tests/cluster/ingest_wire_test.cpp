@@ -15,131 +15,14 @@
 #include <utility>
 #include <vector>
 
+#include "tests/support/msgpack_writer.hpp"
+
 using namespace alert;
 using namespace alert::wire;
 
 namespace {
 
-// ---- building raw MessagePack -----------------------------------------------------------
-
-using packer = msgpack::packer<msgpack::sbuffer>;
-/// Writes one MessagePack value.
-using writer = std::function<void(packer&)>;
-/// Map entries in order; a key may repeat.
-using entries = std::vector<std::pair<std::string, writer>>;
-
-void put_str(packer& pk, const std::string& s) {
-  pk.pack_str(static_cast<std::uint32_t>(s.size()));
-  pk.pack_str_body(s.data(), static_cast<std::uint32_t>(s.size()));
-}
-
-writer str(std::string s) {
-  return [s = std::move(s)](packer& pk) { put_str(pk, s); };
-}
-writer i64(std::int64_t v) {
-  return [v](packer& pk) { pk.pack_int64(v); };
-}
-writer u64(std::uint64_t v) {
-  return [v](packer& pk) { pk.pack_uint64(v); };
-}
-/// Appends `n` raw bytes: pack_str_body writes its bytes with no header.
-void put_raw(packer& pk, const char* bytes, std::size_t n) {
-  pk.pack_str_body(bytes, static_cast<std::uint32_t>(n));
-}
-
-// packer::pack_double / pack_float write integral values (1.0, -0.0) as integers; these
-// always write the float formats, so that "a float where an integer belongs" is tested.
-writer f64(double v) {
-  return [v](packer& pk) {
-    std::uint64_t bits = 0;
-    std::memcpy(&bits, &v, sizeof bits);
-    char out[9] = {static_cast<char>(0xcb)};
-    for (std::size_t i = 0; i < 8; ++i) out[1 + i] = static_cast<char>((bits >> (56 - 8 * i)) & 0xffu);
-    put_raw(pk, out, sizeof out);
-  };
-}
-writer f32(float v) {
-  return [v](packer& pk) {
-    std::uint32_t bits = 0;
-    std::memcpy(&bits, &v, sizeof bits);
-    char out[5] = {static_cast<char>(0xca)};
-    for (std::size_t i = 0; i < 4; ++i) out[1 + i] = static_cast<char>((bits >> (24 - 8 * i)) & 0xffu);
-    put_raw(pk, out, sizeof out);
-  };
-}
-writer nil() {
-  return [](packer& pk) { pk.pack_nil(); };
-}
-writer boolean(bool v) {
-  return [v](packer& pk) {
-    if (v)
-      pk.pack_true();
-    else
-      pk.pack_false();
-  };
-}
-writer bin(std::size_t n) {
-  return [n](packer& pk) {
-    const std::string body(n, 'x');
-    pk.pack_bin(static_cast<std::uint32_t>(n));
-    pk.pack_bin_body(body.data(), static_cast<std::uint32_t>(n));
-  };
-}
-/// A MessagePack timestamp (ext type -1, 32-bit seconds).
-writer timestamp_ext() {
-  return [](packer& pk) {
-    const char secs[4] = {0x65, 0x00, 0x00, 0x00};
-    pk.pack_ext(4, -1);
-    pk.pack_ext_body(secs, 4);
-  };
-}
-writer map_of(entries e) {
-  return [e = std::move(e)](packer& pk) {
-    pk.pack_map(static_cast<std::uint32_t>(e.size()));
-    for (const auto& [k, w] : e) {
-      put_str(pk, k);
-      w(pk);
-    }
-  };
-}
-writer array_of(std::vector<writer> items) {
-  return [items = std::move(items)](packer& pk) {
-    pk.pack_array(static_cast<std::uint32_t>(items.size()));
-    for (const auto& w : items) w(pk);
-  };
-}
-/// A map whose only key is not a string.
-writer int_keyed_map() {
-  return [](packer& pk) {
-    pk.pack_map(1);
-    pk.pack_int64(7);
-    put_str(pk, "device");
-  };
-}
-
-std::string bytes(const writer& w) {
-  msgpack::sbuffer buf;
-  packer pk(&buf);
-  w(pk);
-  return std::string(buf.data(), buf.size());
-}
-
-/// `e` with `key` set to `w` (replacing the first occurrence, else appended).
-entries with(entries e, const std::string& key, writer w) {
-  for (auto& kv : e)
-    if (kv.first == key) {
-      kv.second = std::move(w);
-      return e;
-    }
-  e.emplace_back(key, std::move(w));
-  return e;
-}
-
-/// `e` without `key`.
-entries without(entries e, const std::string& key) {
-  e.erase(std::remove_if(e.begin(), e.end(), [&](const auto& kv) { return kv.first == key; }), e.end());
-  return e;
-}
+using namespace alert::test::mp;
 
 entries good_reading(std::uint64_t seq = 7) {
   return {{"device", str("oxi-1")},
@@ -610,7 +493,7 @@ TEST_CASE("unknown keys are ignored at the top level and in readings") {
     }
   };
   CHECK(only_reading(request({keyed})).seq == 7);
-  CHECK(only_rejection(request({int_keyed_map()})).code == errc::missing_field);
+  CHECK(only_rejection(request({int_keyed_map(str("device"))})).code == errc::missing_field);
 }
 
 TEST_CASE("a repeated key uses its first occurrence") {
