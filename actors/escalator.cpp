@@ -234,13 +234,27 @@ void run(esc_actor* self, const std::string& alert_id, std::vector<escalation_ac
   for (const auto& t : lost) raise_unreachable(self, t);
 }
 
+// Carries out `acts` (run persists the escalation after them), or, when a change of state
+// needs no action, persists it alone: one write either way.
+void apply(esc_actor* self, const std::string& alert_id, std::vector<escalation_action> acts) {
+  auto& s = self->state;
+  if (!acts.empty()) {
+    run(self, alert_id, std::move(acts));
+    return;
+  }
+  if (auto it = s.live.find(alert_id); it != s.live.end()) persist(s, it->second, {});
+}
+
 void close(esc_actor* self, std::map<std::string, entry>::iterator it, const std::string& reason, bool remove) {
   auto& s = self->state;
   std::vector<escalation_action> acts;
   on_alert_closed(it->second.st, reason, acts);
   const auto id = it->first;
+  if (!remove) {
+    apply(self, id, std::move(acts));
+    return;
+  }
   run(self, id, std::move(acts));
-  if (!remove) return;
   it = s.live.find(id);
   if (it == s.live.end()) return;
   persist(s, it->second, {{s.cfg.clock->now(), "escalation_ended", id, reason}}, true);
@@ -291,8 +305,7 @@ void handle_event(esc_actor* self, const alert_event& ev) {
       e.alert = a;
       std::vector<escalation_action> acts;
       if (const auto* pol = policy_of(s, e)) on_alert_acknowledged(*pol, e.st, now, acts);
-      persist(s, e, {});
-      run(self, a.id, std::move(acts));
+      apply(self, a.id, std::move(acts));
       return;
     }
     case alert_event_type::silenced:
@@ -302,7 +315,6 @@ void handle_event(esc_actor* self, const alert_event& ev) {
       if (it == s.live.end()) return;
       it->second.alert = a;
       close(self, it, "silenced", false);
-      persist(s, it->second, {});
       return;
     case alert_event_type::fired:
     case alert_event_type::updated:
@@ -373,9 +385,7 @@ void tick(esc_actor* self) {
     const auto* pol = policy_of(s, it->second);
     if (!pol) continue;  // no policy takes it any more (a reload): nothing to do, nothing to write
     on_escalation_timer(*pol, it->second.st, now, acts);
-    // A timer that changed nothing still moved deadlines (redelivery waits): keep them.
-    if (acts.empty()) persist(s, it->second, {});
-    run(self, id, std::move(acts));
+    apply(self, id, std::move(acts));  // with no action, deadlines may still have moved
   }
 }
 
