@@ -6,6 +6,8 @@
 
 #include "actors/node.hpp"
 #include "config/rules_file.hpp"
+#include "engine/access.hpp"
+#include "engine/log.hpp"
 #include "engine/metric.hpp"
 
 namespace alert::actors {
@@ -315,6 +317,8 @@ value cmd_alerts(node& n, const value& args) {
     refuse(errc::invalid_argument, "priority must be high, medium or low");
   const bool history = state && (*state == "resolved" || *state == "all");
   auto events = take(history ? n.latest_alerts() : n.open_alerts());
+  // By id, whatever order the journal keeps them in (hashed ids when encrypted at rest).
+  std::sort(events.begin(), events.end(), [](const auto& a, const auto& b) { return a.after.id < b.after.id; });
   value list = value_array{};
   std::size_t matched = 0;
   for (const auto& e : events) {
@@ -348,10 +352,10 @@ value cmd_alert(node& n, const value& args) {
   value pages = value_array{};
   value actions = value_array{};
   const std::string prefix = id + "@";
-  for (const auto& e : take(n.events_about(prefix)))
-    if (e.kind.rfind("page_", 0) == 0) pages.push(node_event_value(e));
-  for (const auto& e : take(n.events_about(id)))
+  for (const auto& e : take(n.events_about(id))) {
+    if (e.kind.rfind("page_", 0) == 0 && e.entity.rfind(prefix, 0) == 0) pages.push(node_event_value(e));
     if (e.kind.rfind("alert_", 0) == 0 && e.entity == id) actions.push(node_event_value(e));
+  }
   out.set("pages", std::move(pages));
   out.set("actions", std::move(actions));
   return out;
@@ -546,9 +550,45 @@ const std::map<std::string, command, std::less<>>& commands() {
   return table;
 }
 
+// What a command is about, for its audit record.
+std::string subject_of(const value& args) {
+  for (const char* key : {"id", "device", "patient", "path", "rule", "priority"})
+    if (auto v = args.str(key); v && !v->empty()) return *v;
+  return {};
+}
+
+wire::control_reply run_command(node& n, const wire::control_request& request);
+
 }  // namespace
 
-wire::control_reply handle_control(node& n, const wire::control_request& request) {
+wire::control_reply handle_control(node& n, const wire::control_request& request,
+                                   const cluster::control_caller& caller) {
+  if (!caller.authenticated) return run_command(n, request);
+  // With CURVE the key says who is asking: its name is the `by` of whatever it does, and its
+  // role decides what it may do.
+  if (!may_run(caller.what, request.cmd)) {
+    wire::control_reply reply;
+    reply.id = request.id;
+    reply.ok = false;
+    reply.code = errc::unauthorized;
+    reply.message = "a " + std::string{to_string(caller.what)} + " key may not run '" + request.cmd + "'";
+    log(log_level::warn, "control", "command_denied",
+        {{"who", caller.name}, {"role", std::string{to_string(caller.what)}}, {"cmd", request.cmd}});
+    try {
+      (void)n.audit(caller.name, request.cmd, subject_of(args_of(request)), "unauthorized");
+    } catch (const std::exception&) {
+    }
+    return reply;
+  }
+  wire::control_request as_caller = request;
+  if (!as_caller.args.is_object()) as_caller.args = value_object{};
+  as_caller.args.set("by", caller.name);
+  return run_command(n, as_caller);
+}
+
+namespace {
+
+wire::control_reply run_command(node& n, const wire::control_request& request) {
   wire::control_reply reply;
   reply.id = request.id;
   auto it = commands().find(request.cmd);
@@ -575,17 +615,13 @@ wire::control_reply handle_control(node& n, const wire::control_request& request
   // how it went. A command whose audit record cannot be written still answers, and the
   // failure is logged.
   const auto& args = args_of(request);
-  std::string subject;
-  for (const char* key : {"id", "device", "patient", "path", "rule", "priority"})
-    if (auto v = args.str(key); v && !v->empty()) {
-      subject = *v;
-      break;
-    }
   try {
-    (void)n.audit(by_of(args), request.cmd, subject, reply.ok ? "ok" : std::string{to_string(reply.code)});
+    (void)n.audit(by_of(args), request.cmd, subject_of(args), reply.ok ? "ok" : std::string{to_string(reply.code)});
   } catch (const std::exception&) {
   }
   return reply;
 }
+
+}  // namespace
 
 }  // namespace alert::actors

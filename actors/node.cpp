@@ -1,6 +1,7 @@
 #include "actors/node.hpp"
 
 #include <atomic>
+#include <unordered_map>
 #include <zmq.hpp>
 
 #include "actors/control.hpp"
@@ -8,10 +9,13 @@
 #include "actors/metrics.hpp"
 #include "actors/shard_host.hpp"
 #include "cluster/control_server.hpp"
+#include "cluster/curve.hpp"
 #include "cluster/ingest_server.hpp"
 #include "cluster/pager_server.hpp"
+#include "config/access_file.hpp"
 #include "config/rules_file.hpp"
 #include "engine/log.hpp"
+#include "storage/data_keys.hpp"
 #include "storage/entity_store.hpp"
 #include "storage/journal.hpp"
 
@@ -46,6 +50,46 @@ private:
   caf::actor host_;
 };
 
+// Logs and audits what the ZAP handler decides. A refused key retries at every reconnect,
+// so it is audited once a minute per key and endpoint, with the count since the last record.
+class auth_reporter {
+public:
+  auth_reporter(storage::journal& j, const time_source& clock) : journal_(j), clock_(clock) {}
+
+  void operator()(const cluster::auth_event& ev) {
+    const std::string endpoint{to_string(ev.endpoint)};
+    const std::string who = ev.name.empty() ? "key:" + ev.public_key : ev.name;
+    if (ev.ok) {
+      log(log_level::info, "security", "authenticated", {{"who", who}, {"endpoint", endpoint}, {"address", ev.address}});
+      (void)journal_.append_audit(clock_.now(), who, "authenticate", endpoint + " from " + ev.address, "ok");
+      return;
+    }
+    const epoch_ms now = clock_.now();
+    auto& r = refused_[who + "|" + endpoint];
+    ++r.count;
+    if (r.last != 0 && now - r.last < 60'000) return;
+    log(log_level::warn, "security", "authentication_refused",
+        {{"who", who}, {"endpoint", endpoint}, {"address", ev.address}, {"reason", ev.reason},
+         {"attempts", std::to_string(r.count)}});
+    (void)journal_.append_audit(now, who, "authenticate",
+                                endpoint + " from " + ev.address + " (" + ev.reason + "; " + std::to_string(r.count) +
+                                    " attempt" + (r.count == 1 ? "" : "s") + ")",
+                                "unauthorized");
+    r.last = now;
+    r.count = 0;
+    if (refused_.size() > 10'000) refused_.clear();  // a bound, not a policy: it only thins records
+  }
+
+private:
+  struct refusals {
+    epoch_ms last = 0;
+    std::uint64_t count = 0;
+  };
+  storage::journal& journal_;
+  const time_source& clock_;
+  std::unordered_map<std::string, refusals> refused_;  // the ZAP thread only
+};
+
 }  // namespace
 
 result<loaded_rules> load_rules(const config::node_options& opts) {
@@ -66,6 +110,8 @@ struct node::impl {
   caf::actor host;
   caf::actor escalator;
   zmq::context_t ctx{1};
+  cluster::server_security security;        // CURVE on every endpoint unless plaintext
+  std::unique_ptr<cluster::zap_handler> zap;  // admits the keys of the access list
   std::unique_ptr<cluster::pager_server> pager;
   std::unique_ptr<storage::journal> journal;
   std::unique_ptr<journal_backend> backend;
@@ -88,9 +134,49 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
   storage::journal_options jo;
   jo.sync = opts.journal_sync;
   jo.max_pending_readings = opts.ingest_max_pending_readings;
+  if (opts.plaintext_storage) {
+    log(log_level::warn, "security", "plaintext_storage",
+        {{"msg", "patient data is stored UNENCRYPTED (security.plaintext-storage); test benches only"}});
+  } else {
+    if (auto st = storage::check_data_key_file_location(opts.data_key_file, opts.data_dir); !st) return st;
+    auto keys = storage::load_data_keys(opts.data_key_file);
+    if (!keys) return keys.error();
+    jo.keys = std::move(*keys);
+  }
   auto j = storage::journal::open(opts.data_dir, jo);
   if (!j) return j.error();
   p->journal = std::move(*j);
+  if (opts.plaintext_endpoints) {
+    log(log_level::warn, "security", "plaintext_endpoints",
+        {{"msg", "ingest, pager and control are served WITHOUT authentication or encryption "
+                 "(security.plaintext): anyone who reaches a port can send readings, take pages and "
+                 "run commands; test benches only"}});
+  } else {
+    auto ready = [&]() -> status {
+      auto own = cluster::load_key_file(opts.node_key_file);
+      if (!own) return own.error();
+      auto list = config::load_access_file(opts.access_file);
+      if (!list) return list.error();
+      p->security.access = std::make_shared<cluster::access_holder>(std::move(*list));
+      p->security.secret_key = own->secret_key;
+      p->security.on_denied = [j = p->journal.get(), c = &clock](const std::string& who, const std::string& action,
+                                                                 const std::string& subject) {
+        (void)j->append_audit(c->now(), who, action, subject, "unauthorized");
+      };
+      auto zap = cluster::zap_handler::start(p->ctx, p->security.access,
+                                             [r = std::make_shared<auth_reporter>(*p->journal, clock)](
+                                                 const cluster::auth_event& ev) { (*r)(ev); });
+      if (!zap) return zap.error();
+      p->zap = std::move(*zap);
+      log(log_level::info, "security", "curve_on",
+          {{"keys", std::to_string(p->security.access->get()->size())}, {"access", opts.access_file}});
+      return {};
+    }();
+    if (!ready) {
+      p->journal->close();
+      return ready;
+    }
+  }
   if (!opts.journal_sync)
     log(log_level::warn, "node", "journal_sync_off",
         {{"msg", "acknowledged readings can be lost on power failure; never run like this in production"}});
@@ -106,6 +192,7 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
       if (*a) caf::anon_send(*a, actors::shutdown_atom::value);
     p->sys->await_all_actors_done();
     if (p->pager) p->pager->stop();
+    if (p->zap) p->zap->stop();
     p->journal->close();
     return why;
   };
@@ -122,6 +209,7 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
   cluster::pager_options po;
   po.endpoint = opts.pager_endpoint;
   po.max_message_bytes = opts.pager_max_message_bytes;
+  po.security = p->security;
   cluster::pager_events pe;
   pe.on_status = [esc = p->escalator](const std::string& gateway, const wire::pager_status& st) {
     caf::anon_send(esc, actors::page_status_atom::value, gateway, st.page_id, st.status, st.by);
@@ -165,6 +253,7 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
   io.max_message_bytes = opts.ingest_max_message_bytes;
   io.limits.max_readings = opts.ingest_max_batch_readings;
   io.max_future_ms = opts.ingest_max_future_ms;
+  io.security = p->security;
   auto server = cluster::ingest_server::start(p->ctx, io, *p->backend, clock);
   if (!server) return abandon(server.error());
   p->ingest = std::move(*server);
@@ -172,8 +261,10 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
   std::unique_ptr<node> n{new node{std::move(p)}};
   cluster::control_options co;
   co.endpoint = opts.control_endpoint;
+  co.security = n->impl_->security;
   auto* raw = n.get();
-  auto control = cluster::control_server::start(raw->impl_->ctx, co, [raw](const wire::control_request& req) {
+  auto control = cluster::control_server::start(raw->impl_->ctx, co, [raw](const wire::control_request& req,
+                                                                          const cluster::control_caller& caller) {
     if (!raw->impl_->serving.load()) {
       wire::control_reply busy;
       busy.ok = false;
@@ -181,7 +272,7 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
       busy.message = "the node is starting or stopping; retry shortly";
       return busy;
     }
-    return actors::handle_control(*raw, req);
+    return actors::handle_control(*raw, req, caller);
   });
   if (!control) {
     n->stop();
@@ -232,6 +323,7 @@ void node::stop() {
   caf::anon_send(impl_->host, actors::shutdown_atom::value);
   impl_->sys->await_all_actors_done();
   impl_->pager->stop();
+  if (impl_->zap) impl_->zap->stop();  // it audits: before the journal closes
   impl_->journal->close();
   log(log_level::info, "node", "stopped", {{"accepted", std::to_string(impl_->ingest->stats().accepted)}});
 }
@@ -249,6 +341,19 @@ const config::node_options& node::options() const { return impl_->opts; }
 epoch_ms node::started_at() const { return impl_->started_at; }
 
 epoch_ms node::now() const { return impl_->clock->now(); }
+
+status node::reload_access() {
+  if (!impl_->security.enabled()) return {};
+  auto list = config::load_access_file(impl_->opts.access_file);
+  if (!list) {
+    log(log_level::error, "security", "access_reload_failed", {{"error", list.error().to_string()}});
+    return list.error();
+  }
+  const auto keys = (*list)->size();
+  impl_->security.access->set(std::move(*list));
+  log(log_level::info, "security", "access_reloaded", {{"keys", std::to_string(keys)}, {"access", impl_->opts.access_file}});
+  return {};
+}
 
 status node::health() const {
   if (impl_->stopped) return {errc::unavailable, "node is stopped"};
@@ -302,9 +407,9 @@ result<std::vector<storage::journal::node_event>> node::recent_events(std::size_
   return impl_->journal->recent_events(limit, kind);
 }
 
-result<std::vector<storage::journal::node_event>> node::events_about(const std::string& prefix) const {
+result<std::vector<storage::journal::node_event>> node::events_about(const std::string& subject) const {
   if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
-  return impl_->journal->events_about(prefix);
+  return impl_->journal->events_about(subject);
 }
 
 result<std::vector<storage::journal_entry>> node::readings(const device_id& id, std::uint64_t from_seq,

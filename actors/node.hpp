@@ -117,6 +117,10 @@ public:
   result<std::vector<alert_event>> resolve(const std::string& alert_id, const std::string& by);
   /// Reloads the rules file; on a bad file the old rules stay and the problems are returned.
   status reload_rules();
+  /// Reads the access file again (SIGHUP): keys added are admitted at their next connection,
+  /// keys removed are refused at their next request. A bad file keeps the old list. Nothing
+  /// to do without CURVE.
+  status reload_access();
   /// Adds a silence (its id is assigned and returned once it is durable). A silence needs
   /// at least one scope field and an end in the future: errc::invalid_argument otherwise.
   result<std::string> add_silence(silence s);
@@ -133,8 +137,9 @@ public:
   /// The newest `limit` node events (supervision, silences, pages), of `kind` when not
   /// empty, oldest first.
   result<std::vector<storage::journal::node_event>> recent_events(std::size_t limit, const std::string& kind) const;
-  /// Node events whose entity starts with `prefix` ("<alert id>@": the alert's pages).
-  result<std::vector<storage::journal::node_event>> events_about(const std::string& prefix) const;
+  /// Node events whose entity is `subject` or starts with `subject` + "@" (an alert id: the
+  /// events about the alert and its pages "<alert id>@<step>/<target>"), oldest first.
+  result<std::vector<storage::journal::node_event>> events_about(const std::string& subject) const;
   /// A device's journaled readings from `from_seq`, at most `limit`.
   result<std::vector<storage::journal_entry>> readings(const device_id& id, std::uint64_t from_seq,
                                                        std::size_t limit) const;

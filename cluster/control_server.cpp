@@ -24,6 +24,7 @@ struct control_server::impl {
   struct job {
     std::string identity;
     wire::control_request request;
+    control_caller caller;
   };
   struct outgoing {
     std::string identity;
@@ -82,6 +83,8 @@ struct control_server::impl {
       reply_error(identity, 0, errc::malformed, "send one MessagePack frame per request");
       return;
     }
+    // The peer's metadata rides on the frames it sent, not on the ROUTER's identity frame.
+    auto sender = peer_of(parts[0], opts.security);
     const auto* data = static_cast<const char*>(parts[0].data());
     const auto size = parts[0].size();
     const auto id = wire::peek_control_request_id(data, size).value_or(0);
@@ -94,13 +97,21 @@ struct control_server::impl {
       reply_error(identity, id, req.code(), req.error().message());
       return;
     }
+    control_caller caller;
+    if (opts.security.enabled()) {
+      if (!sender) {
+        reply_error(identity, id, errc::unauthorized, "this key is no longer in the node's access list");
+        return;
+      }
+      caller = {true, sender->who->name, sender->who->what};
+    }
     {
       std::lock_guard<std::mutex> lock{mutex};
       if (jobs.size() >= opts.max_queued) {
         reply_error(identity, id, errc::overloaded, "too many control requests waiting; retry shortly");
         return;
       }
-      jobs.push_back({std::move(identity), std::move(*req)});
+      jobs.push_back({std::move(identity), std::move(*req), std::move(caller)});
     }
     work.notify_one();
   }
@@ -160,7 +171,7 @@ struct control_server::impl {
       }
       wire::control_reply reply;
       try {
-        reply = handler(j.request);
+        reply = handler(j.request, j.caller);
       } catch (const std::exception& e) {
         reply = wire::control_reply{};
         reply.ok = false;
@@ -187,6 +198,7 @@ result<std::unique_ptr<control_server>> control_server::start(zmq::context_t& ct
     p->socket.set(zmq::sockopt::router_mandatory, 1);
     p->socket.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(opts.max_message_bytes) * 4);
     p->socket.set(zmq::sockopt::linger, 0);
+    apply_server(p->socket, opts.security, endpoint_kind::control);
     p->socket.bind(opts.endpoint);
     p->bound = p->socket.get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cluster/control_wire.hpp"
+#include "cluster/curve.hpp"
 #include "engine/status.hpp"
 
 namespace zmq {
@@ -21,11 +22,21 @@ struct control_options {
   std::string endpoint = "tcp://127.0.0.1:7602";
   std::size_t max_message_bytes = 1 << 20;  ///< largest request frame
   std::size_t max_queued = 64;              ///< requests waiting for the worker before `overloaded`
+  /// CURVE and the access list; plaintext when not enabled.
+  server_security security;
+};
+
+/// Who sent a control request. With CURVE: the key's name and role. Plaintext: nobody is
+/// authenticated, and the request's own `by` is all there is.
+struct control_caller {
+  bool authenticated = false;
+  std::string name;
+  role what = role::operator_;
 };
 
 /// Runs a request on the worker thread and returns its reply (the id is filled in by the
 /// server). Must not throw; an exception becomes an `internal` reply.
-using control_handler = std::function<wire::control_reply(const wire::control_request&)>;
+using control_handler = std::function<wire::control_reply(const wire::control_request&, const control_caller&)>;
 
 class control_server {
 public:

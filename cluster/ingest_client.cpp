@@ -19,6 +19,7 @@ ingest_client::~ingest_client() = default;
 void ingest_client::reconnect() {
   socket_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
   socket_->set(zmq::sockopt::linger, 0);
+  apply_client(*socket_, opts_.security);
   socket_->connect(opts_.endpoint);
 }
 

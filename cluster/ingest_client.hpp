@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/curve.hpp"
 #include "cluster/ingest_wire.hpp"
 #include "engine/status.hpp"
 
@@ -26,6 +27,8 @@ struct client_options {
   int attempts = 5;
   /// Pause before resending after an `overloaded` reply; doubles each time.
   std::chrono::milliseconds overload_backoff{50};
+  /// CURVE keys (cluster/curve.hpp); plaintext when not enabled.
+  client_security security;
 };
 
 /// A DEALER connected to one node. Not thread-safe: one client per thread.

@@ -117,6 +117,8 @@ struct ingest_server::impl {
       if (envelope.size() < max_envelope_frames) envelope.emplace_back(static_cast<const char*>(msg.data()), msg.size());
       if (!socket.recv(msg)) return true;  // cannot happen: ZeroMQ delivers messages whole
     }
+    // The peer's metadata rides on the frames it sent, not on the ROUTER's identity frame.
+    auto sender = peer_of(msg, opts.security);
     requests.fetch_add(1, std::memory_order_relaxed);
     if (envelope.empty()) return true;  // ROUTER always adds an identity; nothing to answer
     if (frames > max_envelope_frames + 1) {
@@ -128,24 +130,56 @@ struct ingest_server::impl {
                   "request frame is larger than " + std::to_string(opts.max_message_bytes) + " bytes");
       return true;
     }
-    handle(std::move(envelope), payload);
+    handle(std::move(envelope), payload, sender);
     return true;
   }
 
-  void handle(std::vector<std::string>&& envelope, const std::string& payload) {
+  void deny(const std::string& who, const std::string& action, const std::string& subject) {
+    if (!opts.security.on_denied) return;
+    try {
+      opts.security.on_denied(who, action, subject);
+    } catch (const std::exception& e) {
+      log(log_level::error, "ingest", "denial_report_failed", {{"error", e.what()}});
+    }
+  }
+
+  void handle(std::vector<std::string>&& envelope, const std::string& payload, const std::optional<peer>& sender) {
     auto req = wire::decode_request(payload.data(), payload.size(), opts.limits);
     if (!req.error) {
       reply_error(std::move(envelope), std::move(req.batch), req.error.code(), req.error.message());
       return;
     }
+    // With CURVE every sender passed the ZAP handler; one missing now was removed from the
+    // access list by a reload after it connected.
+    if (opts.security.enabled() && !sender) {
+      deny("(removed key)", "ingest", wire::to_string(req.batch));
+      reply_error(std::move(envelope), std::move(req.batch), errc::unauthorized,
+                  "this key is no longer in the node's access list");
+      return;
+    }
+    const principal* who = sender ? sender->who : nullptr;
+    const bool checked = who && who->what == role::integrator;
     const epoch_ms now = clock.now();
     std::vector<wire::rejection> refused = std::move(req.rejected);
     std::vector<reading> readings;
     readings.reserve(req.readings.size());
+    std::size_t denied = 0;
+    std::string first_denied;
     for (std::size_t i = 0; i < req.readings.size(); ++i) {
+      if (checked && !matches_any(who->devices, req.readings[i].device)) {
+        if (denied++ == 0) first_denied = req.readings[i].device;
+        refused.push_back({req.indexes[i], errc::unauthorized,
+                           "key '" + who->name + "' may not send for device '" + req.readings[i].device + "'"});
+        continue;
+      }
       auto r = make_reading(req.readings[i], now, opts.max_future_ms);
       if (r) readings.push_back(std::move(*r));
       else refused.push_back({req.indexes[i], r.code(), r.error().message()});
+    }
+    if (denied > 0) {
+      log(log_level::warn, "ingest", "readings_denied",
+          {{"who", who->name}, {"device", first_denied}, {"count", std::to_string(denied)}});
+      deny(who->name, "ingest", first_denied + (denied > 1 ? " and " + std::to_string(denied - 1) + " more" : ""));
     }
     std::sort(refused.begin(), refused.end(), [](const auto& a, const auto& b) { return a.index < b.index; });
     rejected.fetch_add(refused.size(), std::memory_order_relaxed);
@@ -236,6 +270,7 @@ result<std::unique_ptr<ingest_server>> ingest_server::start(zmq::context_t& ctx,
     p->socket.set(zmq::sockopt::sndhwm, 100000);
     p->socket.set(zmq::sockopt::rcvhwm, 100000);
     p->socket.set(zmq::sockopt::linger, 0);
+    apply_server(p->socket, opts.security, endpoint_kind::ingest);
     p->socket.bind(opts.endpoint);
     bound = p->socket.get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "cluster/curve.hpp"
 #include "cluster/ingest_wire.hpp"
 #include "engine/reading.hpp"
 #include "engine/histogram.hpp"
@@ -45,6 +46,9 @@ struct ingest_options {
   epoch_ms max_future_ms = default_max_future_ms;
   /// How long stop() waits for in-flight batches to be answered.
   std::int64_t drain_timeout_ms = 10'000;
+  /// CURVE and the access list; plaintext when not enabled. With it, an integrator's readings
+  /// for devices outside its allowance are refused one by one with `unauthorized`.
+  server_security security;
 };
 
 /// Counters for operators (monotonic since start).

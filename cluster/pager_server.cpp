@@ -112,7 +112,9 @@ struct pager_server::impl {
       reply_now(identity, wire::encode_error({errc::malformed, "send one MessagePack frame per message"}));
       return;
     }
-    const auto& frame = parts[0];
+    auto& frame = parts[0];
+    // The peer's metadata rides on the frames it sent, not on the ROUTER's identity frame.
+    auto sender = peer_of(frame, opts.security);
     if (frame.size() > opts.max_message_bytes) {
       reply_now(identity, wire::encode_error({errc::too_large, "message larger than " +
                                                                    std::to_string(opts.max_message_bytes) + " bytes"}));
@@ -124,6 +126,27 @@ struct pager_server::impl {
       return;
     }
     if (auto* hello = std::get_if<wire::pager_hello>(&*msg)) {
+      if (opts.security.enabled()) {
+        // The key says who the gateway is; the targets it claims must be its own.
+        if (!sender) {
+          reply_now(identity, wire::encode_error({errc::unauthorized, "this key is no longer in the node's access list"}));
+          return;
+        }
+        hello->gateway = sender->who->name;
+        for (const auto& t : hello->targets)
+          if (!matches_any(sender->who->targets, t)) {
+            log(log_level::warn, "pager", "hello_denied", {{"gateway", hello->gateway}, {"target", t}});
+            if (opts.security.on_denied) {
+              try {
+                opts.security.on_denied(hello->gateway, "gateway-hello", t);
+              } catch (const std::exception&) {
+              }
+            }
+            reply_now(identity, wire::encode_error({errc::unauthorized, "key '" + hello->gateway +
+                                                                            "' may not serve target '" + t + "'"}));
+            return;
+          }
+      }
       // Gateways repeat their hello as a heartbeat (a restarted node learns them from it);
       // only a new gateway, or new targets, is news.
       bool news = false;
@@ -191,6 +214,7 @@ result<std::unique_ptr<pager_server>> pager_server::start(zmq::context_t& ctx, c
     p->socket.set(zmq::sockopt::router_mandatory, 1);  // a gone gateway is an error, not silence
     p->socket.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(opts.max_message_bytes) * 4);
     p->socket.set(zmq::sockopt::linger, 0);
+    apply_server(p->socket, opts.security, endpoint_kind::pager);
     p->socket.bind(opts.endpoint);
     p->bound = p->socket.get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {

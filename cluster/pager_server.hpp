@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/curve.hpp"
 #include "cluster/pager_wire.hpp"
 #include "engine/status.hpp"
 
@@ -21,6 +22,9 @@ namespace alert::cluster {
 struct pager_options {
   std::string endpoint = "tcp://127.0.0.1:7601";
   std::size_t max_message_bytes = 64 * 1024;
+  /// CURVE and the access list; plaintext when not enabled. With it, a gateway is known by
+  /// its key's name, and a hello naming a target outside the key's allowance is refused.
+  server_security security;
 };
 
 /// What gateways report, delivered on the I/O thread (must not block).

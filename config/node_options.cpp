@@ -79,6 +79,21 @@ result<parsed_command> parse_command_line(int argc, const char* const argv[],
   journal.add_options()
       ("journal.sync", po::value(&o.journal_sync)->default_value(d.journal_sync),
        "fsync the write-ahead log before acknowledging (false loses acked readings on power loss)");
+  po::options_description security{"Security (docs/security.md)"};
+  security.add_options()
+      ("security.node-key", po::value(&o.node_key_file)->value_name("FILE"),
+       "this node's CURVE key pair (alertctl keygen); required unless security.plaintext")
+      ("security.access", po::value(&o.access_file)->value_name("FILE"),
+       "the access file: every key admitted, with its role and allowances; SIGHUP reloads it")
+      ("security.plaintext", po::value(&o.plaintext_endpoints)->default_value(d.plaintext_endpoints)->implicit_value(true),
+       "serve ingest, pager and control WITHOUT CURVE: anyone who reaches a port may send, page or command "
+       "(test benches only; logged as a warning)")
+      ("security.data-key-file", po::value(&o.data_key_file)->value_name("FILE"),
+       "AES-256-GCM keys for the data at rest (alertctl keygen --data-keys); keep it outside the data "
+       "directory; required unless security.plaintext-storage")
+      ("security.plaintext-storage",
+       po::value(&o.plaintext_storage)->default_value(d.plaintext_storage)->implicit_value(true),
+       "store patient data UNENCRYPTED (test benches only; logged as a warning)");
   po::options_description entities{"Entities (device and patient actors)"};
   entities.add_options()
       ("entity.idle-timeout-ms", po::value(&o.entity_idle_timeout_ms)->default_value(d.entity_idle_timeout_ms),
@@ -96,7 +111,7 @@ result<parsed_command> parse_command_line(int argc, const char* const argv[],
       ("rules.tick-ms", po::value(&o.rules_tick_ms)->default_value(d.rules_tick_ms),
        "how often no-data (device silent) rules are checked");
   po::options_description all{"alertd options (command line > environment ALERT_* > config file > defaults)"};
-  all.add(general).add(ingest).add(pager).add(control).add(journal).add(entities).add(rules);
+  all.add(general).add(ingest).add(pager).add(control).add(journal).add(security).add(entities).add(rules);
 
   std::map<std::string, std::string> env_to_option;
   for (const auto& opt : all.options()) env_to_option[env_name(opt->long_name())] = opt->long_name();
@@ -189,6 +204,16 @@ status validate(const node_options& o) {
     return bad("pager.max-message-bytes must be between 1024 and 1048576");
   if (o.pager_grace_ms < 0 || o.pager_grace_ms > 3'600'000) return bad("pager.grace-ms must be between 0 and 3600000");
   if (o.rules_tick_ms < 10) return bad("rules.tick-ms must be at least 10");
+  if (!o.plaintext_endpoints && (o.node_key_file.empty() || o.access_file.empty()))
+    return bad("security.node-key and security.access are required: every endpoint is CURVE-authenticated "
+               "(make keys with alertctl keygen, docs/security.md); --security.plaintext serves without "
+               "authentication, for test benches only");
+  if (!o.plaintext_storage) {
+    if (o.data_key_file.empty())
+      return bad("security.data-key-file is required: patient data is encrypted at rest (make one with "
+                 "alertctl keygen --data-keys FILE, docs/security.md); --security.plaintext-storage stores it "
+                 "unencrypted, for test benches only");
+  }
   return {};
 }
 

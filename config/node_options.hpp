@@ -35,6 +35,14 @@ struct node_options {
 
   bool journal_sync = true;  ///< fsync the WAL before acking (never off in production)
 
+  // Security (docs/security.md). By default every endpoint is CURVE and the data is encrypted
+  // at rest; a node without its keys refuses to start.
+  std::string node_key_file;      ///< this node's CURVE key pair (alertctl keygen)
+  std::string access_file;        ///< the keys admitted, their roles and allowances (YAML)
+  bool plaintext_endpoints = false;  ///< no CURVE, anyone who reaches a port is in: test benches only
+  std::string data_key_file;      ///< AES-256-GCM keys for the data at rest, outside data_dir
+  bool plaintext_storage = false;    ///< PHI stored unencrypted: test benches only
+
   std::int64_t entity_idle_timeout_ms = 5 * 60 * 1000;  ///< idle entities passivate after this
   std::uint64_t entity_snapshot_every = 1000;            ///< readings between entity snapshots
   unsigned supervision_max_restarts = 5;                 ///< crashes allowed within the window...

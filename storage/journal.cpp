@@ -7,6 +7,7 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -33,16 +34,91 @@ constexpr char binding_tag = 'b';
 // Bounds on the writer's caches; past them they start afresh (they are only caches).
 constexpr std::size_t max_cached_devices = 1'000'000;
 constexpr std::uint8_t reading_format = 1;
+// The plaintext of a sealed reading: format 1 followed by the device id.
+constexpr std::uint8_t sealed_reading_format = 2;
 constexpr const char* format_key = "journal_format";
 constexpr const char* format_value = "1";
+// An encrypted data directory (sealed values, hashed ids). Builds that know only format 1
+// refuse it instead of misreading it.
+constexpr const char* sealed_format_value = "2";
+// HMAC(index key, ...) of an encrypted directory: tells a key file of another directory.
+constexpr const char* key_check_key = "data_key_check";
+constexpr const char* encryption_key = "encryption";
+constexpr const char* encryption_value = "aes-256-gcm values, hmac-sha256 ids";
 
-std::string device_prefix(const device_id& device) {
+// Each sealed value authenticates its column family (this tag) and its key, so a value
+// copied or moved to another key does not open.
+constexpr std::string_view aad_journal = "j";
+constexpr std::string_view aad_snapshot = "s";
+constexpr std::string_view aad_event = "e";
+constexpr std::string_view aad_alert = "a";
+constexpr std::string_view aad_open_alert = "o";
+constexpr std::string_view aad_audit = "u";
+
+std::string plain_device_prefix(const device_id& device) {
   std::string key;
   key.reserve(device.str().size() + 10);
   key += reading_tag;
   key += device.str();
   key += '\0';
   return key;
+}
+
+std::string_view view(const rocksdb::Slice& s) noexcept { return {s.data(), s.size()}; }
+
+std::string hex(std::string_view bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * bytes.size());
+  for (char ch : bytes) {
+    const auto b = static_cast<unsigned char>(ch);
+    out += digits[b >> 4];
+    out += digits[b & 15];
+  }
+  return out;
+}
+
+// `plain` as stored under `key` in the column family tagged `cf`: sealed with keys.
+std::string stored_value(const sealer& seal, std::string_view cf, std::string_view key, std::string_view plain) {
+  if (!seal.enabled()) return std::string{plain};
+  std::string out;
+  out.reserve(plain.size() + sealer::overhead);
+  seal.seal_to(out, plain, cf, key);
+  return out;
+}
+
+// Calls `decode` with the plaintext of the value stored under `key` in the column family
+// tagged `cf` (without keys: the stored value itself, not copied).
+template <class F>
+auto with_plain(const sealer& seal, std::string_view cf, std::string_view key, std::string_view stored,
+                std::string_view what, F&& decode) -> decltype(decode(std::string_view{})) {
+  if (!seal.enabled()) return decode(stored);
+  std::string plain;
+  if (auto st = seal.open_to(plain, stored, cf, key); !st)
+    return status{st.code(), std::string{what} + ": " + st.message()};
+  return decode(std::string_view{plain});
+}
+
+// Whether an event's entity is about `subject`: it is the subject, or the subject and '@'.
+bool about(std::string_view entity, std::string_view subject) noexcept {
+  return entity.size() >= subject.size() && entity.compare(0, subject.size(), subject) == 0 &&
+         (entity.size() == subject.size() || entity[subject.size()] == '@');
+}
+
+void encode_reading_to(std::string& out, const reading& r, epoch_ms received, bool with_device) {
+  const std::string* pat = r.patient ? &r.patient->str() : nullptr;
+  out.reserve(out.size() + 28 + (pat ? pat->size() : 0) + (with_device ? r.device.str().size() : 0));
+  out += static_cast<char>(with_device ? sealed_reading_format : reading_format);
+  out += static_cast<char>(r.what);
+  bytes::put_f64(out, r.value);
+  put_u64_le(out, static_cast<std::uint64_t>(r.ts));
+  put_u64_le(out, static_cast<std::uint64_t>(received));
+  out += static_cast<char>(pat ? pat->size() : 0);
+  if (pat) out += *pat;
+  if (with_device) {
+    out += static_cast<char>(r.device.str().size());
+    out += r.device.str();
+  }
 }
 
 status from_rocks(const rocksdb::Status& s, std::string_view what) {
@@ -54,27 +130,19 @@ status from_rocks(const rocksdb::Status& s, std::string_view what) {
   return {errc::io_error, msg};
 }
 
-rocksdb::Slice slice(const std::string& s) { return {s.data(), s.size()}; }
+rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
 
 }  // namespace
 
 std::string reading_key(const device_id& device, std::uint64_t seq) {
-  std::string key = device_prefix(device);
+  std::string key = plain_device_prefix(device);
   put_u64_be(key, seq);
   return key;
 }
 
 std::string encode_reading_value(const reading& r, epoch_ms received) {
   std::string out;
-  const std::string* pat = r.patient ? &r.patient->str() : nullptr;
-  out.reserve(27 + (pat ? pat->size() : 0));
-  out += static_cast<char>(reading_format);
-  out += static_cast<char>(r.what);
-  bytes::put_f64(out, r.value);
-  put_u64_le(out, static_cast<std::uint64_t>(r.ts));
-  put_u64_le(out, static_cast<std::uint64_t>(received));
-  out += static_cast<char>(pat ? pat->size() : 0);
-  if (pat) out += *pat;
+  encode_reading_to(out, r, received, false);
   return out;
 }
 
@@ -84,11 +152,10 @@ result<journal_entry> decode_reading(std::string_view key, std::string_view valu
   };
   if (key.size() < 11 || key[0] != reading_tag || key[key.size() - 9] != '\0')
     return corrupt("bad key");
-  auto dev = device_id::make(key.substr(1, key.size() - 10));
-  if (!dev) return corrupt("bad device id in key");
   std::uint64_t seq = get_u64_be(key.data() + key.size() - 8);
-  if (value.size() < 27 || static_cast<std::uint8_t>(value[0]) != reading_format)
-    return corrupt("bad value header");
+  if (value.size() < 27) return corrupt("bad value header");
+  const auto format = static_cast<std::uint8_t>(value[0]);
+  if (format != reading_format && format != sealed_reading_format) return corrupt("bad value header");
   auto m = static_cast<std::size_t>(static_cast<std::uint8_t>(value[1]));
   if (m >= metric_count) return corrupt("unknown metric");
   std::uint64_t bits = get_u64_le(value.data() + 2);
@@ -97,7 +164,20 @@ result<journal_entry> decode_reading(std::string_view key, std::string_view valu
   auto ts = static_cast<epoch_ms>(get_u64_le(value.data() + 10));
   auto received = static_cast<epoch_ms>(get_u64_le(value.data() + 18));
   auto plen = static_cast<std::size_t>(static_cast<std::uint8_t>(value[26]));
-  if (value.size() != 27 + plen) return corrupt("bad value length");
+  std::optional<device_id> dev;
+  if (format == reading_format) {
+    if (value.size() != 27 + plen) return corrupt("bad value length");
+    auto d = device_id::make(key.substr(1, key.size() - 10));
+    if (!d) return corrupt("bad device id in key");
+    dev = std::move(*d);
+  } else {
+    if (value.size() < 28 + plen) return corrupt("bad value length");
+    auto dlen = static_cast<std::size_t>(static_cast<std::uint8_t>(value[27 + plen]));
+    if (value.size() != 28 + plen + dlen) return corrupt("bad value length");
+    auto d = device_id::make(value.substr(28 + plen, dlen));
+    if (!d) return corrupt("bad device id");
+    dev = std::move(*d);
+  }
   std::optional<patient_id> pat;
   if (plen > 0) {
     auto p = patient_id::make(value.substr(27, plen));
@@ -109,6 +189,8 @@ result<journal_entry> decode_reading(std::string_view key, std::string_view valu
 }
 
 result<std::unique_ptr<journal>> journal::open(const std::string& dir, const journal_options& opts) {
+  const sealer seal{opts.keys};
+  if (auto st = seal.check(); !st) return status{errc::config_error, "data keys: " + st.message()};
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return status{errc::io_error, "cannot create data directory " + dir + ": " + ec.message()};
@@ -151,23 +233,68 @@ result<std::unique_ptr<journal>> journal::open(const std::string& dir, const jou
   auto close_handles = [&] {
     for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
   };
+  auto refuse = [&](status st) {
+    close_handles();
+    return st;
+  };
+  // An encrypted directory records it, with a check value of its index key, in meta.
+  auto become_encrypted = [&]() -> status {
+    rocksdb::WriteBatch batch;
+    auto ps = batch.Put(handles[2], format_key, sealed_format_value);
+    if (ps.ok()) ps = batch.Put(handles[2], key_check_key, seal.key_check());
+    if (ps.ok()) ps = batch.Put(handles[2], encryption_key, encryption_value);
+    if (!ps.ok()) return from_rocks(ps, "writing journal format");
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return from_rocks(db->Write(wo, &batch), "writing journal format");
+  };
   std::string fmt;
   s = db->Get(rocksdb::ReadOptions{}, handles[2], format_key, &fmt);
   if (s.IsNotFound()) {
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    s = db->Put(wo, handles[2], format_key, format_value);
-    if (!s.ok()) {
-      close_handles();
-      return from_rocks(s, "writing journal format");
+    if (seal.enabled()) {
+      if (auto st = become_encrypted(); !st) return refuse(st);
+    } else {
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      s = db->Put(wo, handles[2], format_key, format_value);
+      if (!s.ok()) return refuse(from_rocks(s, "writing journal format"));
     }
   } else if (!s.ok()) {
-    close_handles();
-    return from_rocks(s, "reading journal format");
-  } else if (fmt != format_value) {
-    close_handles();
-    return status{errc::corruption, "data directory " + dir + " has journal format " + fmt +
-                                        ", this build reads format " + format_value};
+    return refuse(from_rocks(s, "reading journal format"));
+  } else if (fmt == format_value) {
+    if (seal.enabled()) {
+      // A plaintext directory that never held data (a node started once without keys) may
+      // still become encrypted; one with data may not: there is no migration.
+      for (std::size_t i = 0; i < handles.size(); ++i) {
+        if (i == 2) continue;  // meta
+        std::unique_ptr<rocksdb::Iterator> it{db->NewIterator(rocksdb::ReadOptions{}, handles[i])};
+        it->SeekToFirst();
+        if (auto st = from_rocks(it->status(), "reading journal"); !st) return refuse(st);
+        if (it->Valid())
+          return refuse({errc::config_error,
+                         "data directory " + dir +
+                             " holds unencrypted data and cannot be opened with a data key file: there is no "
+                             "migration; start without security.data-key-file, or with an empty data directory"});
+      }
+      if (auto st = become_encrypted(); !st) return refuse(st);
+    }
+  } else if (fmt == sealed_format_value) {
+    if (!seal.enabled())
+      return refuse({errc::config_error, "data directory " + dir +
+                                             " is encrypted at rest: start it with its data key file "
+                                             "(security.data-key-file)"});
+    std::string check;
+    s = db->Get(rocksdb::ReadOptions{}, handles[2], key_check_key, &check);
+    if (s.IsNotFound())
+      return refuse({errc::corruption, "encrypted data directory " + dir + " has no data key check in meta"});
+    if (!s.ok()) return refuse(from_rocks(s, "reading data key check"));
+    if (check != seal.key_check())
+      return refuse({errc::config_error, "the data key file does not belong to this data directory (" + dir +
+                                             "): its index key is not the one the directory was written with"});
+  } else {
+    return refuse({errc::corruption, "data directory " + dir + " has journal format " + fmt +
+                                         ", this build reads formats " + format_value + " and " +
+                                         sealed_format_value});
   }
   std::unique_ptr<journal> j{new journal{std::move(db), std::move(handles), opts}};
   if (auto st = j->build_open_index(); !st) return st;
@@ -187,7 +314,8 @@ status journal::build_open_index() {
   auto flush = [&]() -> status {
     if (!last) return {};
     if (is_open(last->after)) {
-      auto ps = batch.Put(open_cf_, last->after.id, encode_alert_event(*last));
+      const auto key = seal_.id(last->after.id);
+      auto ps = batch.Put(open_cf_, key, stored_value(seal_, aad_open_alert, key, encode_alert_event(*last)));
       if (!ps.ok()) return from_rocks(ps, "building open-alert index");
     }
     return {};
@@ -214,6 +342,7 @@ status journal::build_open_index() {
 journal::journal(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> cfs,
                  const journal_options& opts)
     : opts_(opts),
+      seal_(opts.keys),
       db_(std::move(db)),
       cfs_(std::move(cfs)),
       journal_cf_(cfs_[1]),
@@ -231,9 +360,22 @@ journal::journal(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFam
   audit_last_hash_.assign(32, '\0');
   std::unique_ptr<rocksdb::Iterator> ai{db_->NewIterator(rocksdb::ReadOptions{}, audit_cf_)};
   ai->SeekToLast();
-  if (ai->Valid() && ai->key().size() == 8 && ai->value().size() >= 32) {
+  if (!seal_.enabled()) {
+    if (ai->Valid() && ai->key().size() == 8 && ai->value().size() >= 32) {
+      audit_next_ = get_u64_be(ai->key().data()) + 1;
+      audit_last_hash_.assign(ai->value().data() + ai->value().size() - 32, 32);
+    }
+  } else if (ai->Valid() && ai->key().size() == 8) {
     audit_next_ = get_u64_be(ai->key().data()) + 1;
-    audit_last_hash_.assign(ai->value().data() + ai->value().size() - 32, 32);
+    std::string plain;
+    auto st = seal_.open_to(plain, view(ai->value()), aad_audit, view(ai->key()));
+    if (st && plain.size() >= 32) {
+      audit_last_hash_.assign(plain.data() + plain.size() - 32, 32);
+    } else {
+      // The chain continues from zeros: verify reports the unreadable record, then this link.
+      log(log_level::error, "journal", "audit_tail_unreadable",
+          {{"seq", std::to_string(audit_next_ - 1)}, {"error", st ? "too short" : st.to_string()}});
+    }
   }
   writer_ = std::thread{[this] { run_writer(); }};
 }
@@ -305,7 +447,8 @@ void journal::commit(std::vector<request>& group) {
   std::unordered_set<std::string> in_group;
   std::vector<append_result> results(group.size());
   rocksdb::ReadOptions ro;
-  std::string key;
+  // Reused across readings: encoding and sealing a value allocate nothing per reading.
+  std::string key, value, sealed, extra, pair;
   rocksdb::PinnableSlice existing;
   std::uint64_t written = 0, dups = 0;
   status failure;
@@ -315,10 +458,12 @@ void journal::commit(std::vector<request>& group) {
     res.duplicate.assign(req.readings.size(), false);
     for (std::size_t i = 0; i < req.readings.size(); ++i) {
       const auto& r = req.readings[i];
-      key = reading_key(r.device, r.seq);
-      std::string prefix = key.substr(0, key.size() - 8);
-      auto& max_seq = max_seq_[prefix];
-      if (max_seq == 0) max_seq = max_seq_of(prefix);
+      auto& dev = devices_[r.device.str()];
+      if (dev.prefix.empty()) dev.prefix = device_prefix(reading_tag, r.device.str());
+      auto& max_seq = dev.max_seq;
+      if (max_seq == 0) max_seq = max_seq_of(dev.prefix);
+      key.assign(dev.prefix);
+      put_u64_be(key, r.seq);
       bool dup = in_group.count(key) > 0;
       // Above every seq journaled for its device, a reading cannot be in the database: the
       // point lookup (most of the writer's time in a profile) is only for late or resent ones.
@@ -338,23 +483,47 @@ void journal::commit(std::vector<request>& group) {
         ++res.duplicates;
         continue;
       }
-      auto s = batch.Put(journal_cf_, slice(key), encode_reading_value(r, req.received));
+      value.clear();
+      encode_reading_to(value, r, req.received, seal_.enabled());
+      rocksdb::Status s;
+      if (seal_.enabled()) {
+        sealed.clear();
+        seal_.seal_to(sealed, value, aad_journal, key);
+        s = batch.Put(journal_cf_, slice(key), slice(sealed));
+      } else {
+        s = batch.Put(journal_cf_, slice(key), slice(value));
+      }
       // A reading below the device's highest journaled seq is late: index it so that a
       // rebuild from a snapshot taken before it arrived still sees it.
       if (s.ok() && r.seq < max_seq) {
-        std::string late = key;
-        late[0] = late_tag;
-        s = batch.Put(journal_cf_, slice(late), rocksdb::Slice{});
+        extra.assign(key);
+        extra[0] = late_tag;
+        s = batch.Put(journal_cf_, slice(extra), rocksdb::Slice{});
       }
       // Stored +1 so that 0 means "unknown"; the largest seq saturates instead of wrapping.
       max_seq = std::max(max_seq, r.seq == UINT64_MAX ? UINT64_MAX : r.seq + 1);
       if (s.ok() && r.patient) {
-        std::string pair;
+        pair.clear();
         pair += binding_tag;
         pair += r.patient->str();
         pair += '\0';
         pair += r.device.str();
-        if (indexed_pairs_.insert(pair).second) s = batch.Put(journal_cf_, slice(pair), rocksdb::Slice{});
+        if (indexed_pairs_.insert(pair).second) {
+          if (!seal_.enabled()) {
+            s = batch.Put(journal_cf_, slice(pair), rocksdb::Slice{});
+          } else {
+            // 'b', id(patient), 0, id(device) -> the device id, sealed: the key cannot give
+            // the device back.
+            extra.clear();
+            extra += binding_tag;
+            seal_.append_id(extra, r.patient->str());
+            extra += '\0';
+            extra.append(dev.prefix, 1, sealer::id_size);
+            sealed.clear();
+            seal_.seal_to(sealed, r.device.str(), aad_journal, extra);
+            s = batch.Put(journal_cf_, slice(extra), slice(sealed));
+          }
+        }
       }
       if (!s.ok()) {
         failure = from_rocks(s, "building write batch");
@@ -377,11 +546,11 @@ void journal::commit(std::vector<request>& group) {
     commit_latency_.observe(static_cast<double>(micros.count()) / 1e6);
     commits_.fetch_add(1, std::memory_order_relaxed);
   }
-  if (max_seq_.size() > max_cached_devices) max_seq_.clear();
+  if (devices_.size() > max_cached_devices) devices_.clear();
   if (indexed_pairs_.size() > max_cached_devices) indexed_pairs_.clear();
   if (!failure.is_ok()) {
     // The batch was not written: forget what the caches learnt from it.
-    max_seq_.clear();
+    devices_.clear();
     indexed_pairs_.clear();
     failures_.fetch_add(1, std::memory_order_relaxed);
     log(log_level::error, "journal", "commit_failed",
@@ -401,15 +570,31 @@ void journal::commit(std::vector<request>& group) {
   }
 }
 
+std::string journal::device_prefix(char tag, std::string_view device) const {
+  std::string key;
+  key.reserve((seal_.enabled() ? sealer::id_size : device.size()) + 10);
+  key += tag;
+  seal_.append_id(key, device);
+  key += '\0';
+  return key;
+}
+
+result<journal_entry> journal::decode_stored(std::string_view key, std::string_view value) const {
+  return with_plain(seal_, aad_journal, key, value, "journal entry",
+                    [&](std::string_view plain) { return decode_reading(key, plain); });
+}
+
 result<std::vector<journal_entry>> journal::read_device(const device_id& device, std::uint64_t from_seq,
                                                         std::size_t limit) const {
   std::vector<journal_entry> out;
-  std::string prefix = device_prefix(device);
+  std::string prefix = device_prefix(reading_tag, device.str());
+  std::string start = prefix;
+  put_u64_be(start, from_seq);
   std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, journal_cf_)};
-  for (it->Seek(reading_key(device, from_seq)); it->Valid() && out.size() < limit; it->Next()) {
+  for (it->Seek(start); it->Valid() && out.size() < limit; it->Next()) {
     auto k = it->key();
     if (!k.starts_with(prefix) || k.size() != prefix.size() + 8) break;
-    auto e = decode_reading({k.data(), k.size()}, {it->value().data(), it->value().size()});
+    auto e = decode_stored(view(k), view(it->value()));
     if (!e) return e.error();
     out.push_back(std::move(*e));
   }
@@ -419,7 +604,9 @@ result<std::vector<journal_entry>> journal::read_device(const device_id& device,
 
 result<bool> journal::contains(const device_id& device, std::uint64_t seq) const {
   rocksdb::PinnableSlice v;
-  auto s = db_->Get(rocksdb::ReadOptions{}, journal_cf_, reading_key(device, seq), &v);
+  std::string key = device_prefix(reading_tag, device.str());
+  put_u64_be(key, seq);
+  auto s = db_->Get(rocksdb::ReadOptions{}, journal_cf_, key, &v);
   if (s.IsNotFound()) return false;
   if (!s.ok()) return from_rocks(s, "reading journal");
   return true;
@@ -430,7 +617,7 @@ status journal::for_each(const std::function<bool(const journal_entry&)>& fn) co
   for (it->Seek(std::string(1, reading_tag)); it->Valid(); it->Next()) {
     auto k = it->key();
     if (k.empty() || k[0] != reading_tag) break;
-    auto e = decode_reading({k.data(), k.size()}, {it->value().data(), it->value().size()});
+    auto e = decode_stored(view(k), view(it->value()));
     if (!e) return e.error();
     if (!fn(*e)) break;
   }
@@ -452,18 +639,20 @@ std::uint64_t journal::max_seq_of(const std::string& prefix) {
 
 result<std::vector<journal_entry>> journal::late_readings(const device_id& device, std::uint64_t up_to) const {
   std::vector<journal_entry> out;
-  std::string prefix = device_prefix(device);
-  prefix[0] = late_tag;
+  std::string prefix = device_prefix(late_tag, device.str());
+  std::string key;
   std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, journal_cf_)};
   for (it->Seek(prefix); it->Valid(); it->Next()) {
     auto k = it->key();
     if (!k.starts_with(prefix) || k.size() != prefix.size() + 8) break;
     std::uint64_t seq = get_u64_be(k.data() + prefix.size());
     if (seq > up_to) break;
+    key.assign(k.data(), k.size());
+    key[0] = reading_tag;
     std::string value;
-    auto s = db_->Get(rocksdb::ReadOptions{}, journal_cf_, reading_key(device, seq), &value);
+    auto s = db_->Get(rocksdb::ReadOptions{}, journal_cf_, key, &value);
     if (!s.ok()) return from_rocks(s, "reading late reading");
-    auto e = decode_reading(reading_key(device, seq), value);
+    auto e = decode_stored(key, value);
     if (!e) return e.error();
     out.push_back(std::move(*e));
   }
@@ -475,30 +664,84 @@ result<std::vector<std::string>> journal::patient_devices(const patient_id& pati
   std::vector<std::string> out;
   std::string prefix;
   prefix += binding_tag;
-  prefix += patient.str();
+  seal_.append_id(prefix, patient.str());
   prefix += '\0';
   std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, journal_cf_)};
   for (it->Seek(prefix); it->Valid(); it->Next()) {
     auto k = it->key();
     if (!k.starts_with(prefix)) break;
-    out.emplace_back(k.data() + prefix.size(), k.size() - prefix.size());
+    if (!seal_.enabled()) {
+      out.emplace_back(k.data() + prefix.size(), k.size() - prefix.size());
+      continue;
+    }
+    // The key holds the device's hash; the device id is in the sealed value.
+    std::string device;
+    if (auto st = seal_.open_to(device, view(it->value()), aad_journal, view(k)); !st)
+      return status{st.code(), "patient index: " + st.message()};
+    out.push_back(std::move(device));
   }
   if (auto st = from_rocks(it->status(), "reading patient index"); !st) return st;
+  if (seal_.enabled()) std::sort(out.begin(), out.end());
   return out;
+}
+
+std::string journal::snapshot_key(std::string_view key) const {
+  if (!seal_.enabled()) return std::string{key};
+  const auto slash = key.find('/');
+  const auto kind = slash == std::string_view::npos ? 0 : slash + 1;
+  std::string out;
+  out.reserve(kind + sealer::id_size);
+  out.append(key.substr(0, kind));
+  seal_.append_id(out, key.substr(kind));
+  return out;
+}
+
+std::string journal::snapshot_value(std::string_view stored_key, std::string_view key, std::string_view bytes) const {
+  if (!seal_.enabled()) return std::string{bytes};
+  std::string plain;
+  plain.reserve(8 + key.size() + bytes.size());
+  bytes::put_str(plain, key);
+  plain += bytes;
+  return stored_value(seal_, aad_snapshot, stored_key, plain);
+}
+
+status journal::open_snapshot(std::string_view stored_key, std::string_view value, std::string& key,
+                              std::string& bytes) const {
+  if (!seal_.enabled()) {
+    key.assign(stored_key);
+    bytes.assign(value);
+    return {};
+  }
+  std::string plain;
+  if (auto st = seal_.open_to(plain, value, aad_snapshot, stored_key); !st)
+    return {st.code(), "snapshot: " + st.message()};
+  if (plain.size() < 8) return {errc::corruption, "snapshot: no key in the sealed value"};
+  const auto n = get_u64_le(plain.data());
+  if (n > plain.size() - 8) return {errc::corruption, "snapshot: bad key length in the sealed value"};
+  key.assign(plain, 8, static_cast<std::size_t>(n));
+  bytes.assign(plain, static_cast<std::size_t>(8 + n), std::string::npos);
+  return {};
 }
 
 status journal::put_snapshot(const std::string& key, const std::string& bytes, bool sync) {
   rocksdb::WriteOptions wo;
   wo.sync = sync && opts_.sync;
-  return from_rocks(db_->Put(wo, snapshot_cf_, key, bytes), "writing snapshot");
+  const auto stored = snapshot_key(key);
+  return from_rocks(db_->Put(wo, snapshot_cf_, stored, snapshot_value(stored, key, bytes)), "writing snapshot");
 }
 
 namespace {
-std::string alert_event_key(const std::string& alert_id, std::uint32_t version) {
-  std::string key = alert_id;
+std::string alert_event_key(const sealer& seal, const std::string& alert_id, std::uint32_t version) {
+  std::string key = seal.id(alert_id);
   key += '\0';
   put_u64_be(key, version);
   return key;
+}
+
+result<alert_event> decode_stored_alert(const sealer& seal, std::string_view cf, const rocksdb::Slice& key,
+                                        const rocksdb::Slice& value) {
+  return with_plain(seal, cf, view(key), view(value), "alert event",
+                    [](std::string_view plain) { return decode_alert_event(plain); });
 }
 }  // namespace
 
@@ -514,7 +757,9 @@ status journal::append_alert_events(const std::vector<alert_event>& events,
   std::lock_guard<std::mutex> lock{alert_mutex_};
   std::map<std::string, std::uint32_t> newest;
   for (const auto& e : events) {
-    auto s = batch.Put(alert_cf_, alert_event_key(e.after.id, e.after.version), encode_alert_event(e));
+    const auto encoded = encode_alert_event(e);
+    const auto key = alert_event_key(seal_, e.after.id, e.after.version);
+    auto s = batch.Put(alert_cf_, key, stored_value(seal_, aad_alert, key, encoded));
     if (!s.ok()) return from_rocks(s, "building alert batch");
     auto it = newest.find(e.after.id);
     if (it == newest.end()) {
@@ -524,13 +769,15 @@ status journal::append_alert_events(const std::vector<alert_event>& events,
     }
     if (e.after.version < it->second) continue;  // a replay of something older
     it->second = e.after.version;
+    const auto open_key = seal_.id(e.after.id);
     s = is_open(e.after) && e.type != alert_event_type::cancelled
-            ? batch.Put(open_cf_, e.after.id, encode_alert_event(e))
-            : batch.Delete(open_cf_, e.after.id);
+            ? batch.Put(open_cf_, open_key, stored_value(seal_, aad_open_alert, open_key, encoded))
+            : batch.Delete(open_cf_, open_key);
     if (!s.ok()) return from_rocks(s, "building alert batch");
   }
   if (snapshot) {
-    auto s = batch.Put(snapshot_cf_, snapshot->first, snapshot->second);
+    const auto stored = snapshot_key(snapshot->first);
+    auto s = batch.Put(snapshot_cf_, stored, snapshot_value(stored, snapshot->first, snapshot->second));
     if (!s.ok()) return from_rocks(s, "building alert batch");
   }
   rocksdb::WriteOptions wo;
@@ -539,12 +786,11 @@ status journal::append_alert_events(const std::vector<alert_event>& events,
 }
 
 result<std::uint32_t> journal::latest_alert_version(const std::string& alert_id) const {
-  std::string upper = alert_id;
-  upper += '\0';
+  std::string prefix = seal_.id(alert_id) + '\0';
+  std::string upper = prefix;
   upper.append(8, '\xff');
   std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, alert_cf_)};
   it->SeekForPrev(upper);
-  std::string prefix = alert_id + '\0';
   if (it->Valid() && it->key().starts_with(prefix) && it->key().size() == prefix.size() + 8)
     return static_cast<std::uint32_t>(get_u64_be(it->key().data() + prefix.size()));
   if (auto st = from_rocks(it->status(), "reading alert events"); !st) return st;
@@ -553,25 +799,36 @@ result<std::uint32_t> journal::latest_alert_version(const std::string& alert_id)
 
 status journal::for_each_open_alert(const std::function<bool(const alert_event&)>& fn) const {
   std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, open_cf_)};
+  // With keys the index is in the order of hashed ids: gathered and sorted by alert id.
+  std::vector<alert_event> sorted;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    auto e = decode_alert_event({it->value().data(), it->value().size()});
+    auto e = decode_stored_alert(seal_, aad_open_alert, it->key(), it->value());
     if (!e) {
       // One bad entry must not hide every other open alert.
       log(log_level::error, "journal", "open_alert_unreadable",
-          {{"alert", it->key().ToString()}, {"error", e.error().to_string()}});
+          {{"alert", seal_.enabled() ? hex(view(it->key())) : it->key().ToString()}, {"error", e.error().to_string()}});
+      continue;
+    }
+    if (seal_.enabled()) {
+      sorted.push_back(std::move(*e));
       continue;
     }
     if (!fn(*e)) break;
   }
-  return from_rocks(it->status(), "reading open alerts");
+  if (auto st = from_rocks(it->status(), "reading open alerts"); !st) return st;
+  std::sort(sorted.begin(), sorted.end(),
+            [](const alert_event& a, const alert_event& b) { return a.after.id < b.after.id; });
+  for (const auto& e : sorted)
+    if (!fn(e)) break;
+  return {};
 }
 
 result<std::vector<alert_event>> journal::alert_history(const std::string& alert_id) const {
   std::vector<alert_event> out;
-  std::string prefix = alert_id + '\0';
+  std::string prefix = seal_.id(alert_id) + '\0';
   std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, alert_cf_)};
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    auto e = decode_alert_event({it->value().data(), it->value().size()});
+    auto e = decode_stored_alert(seal_, aad_alert, it->key(), it->value());
     if (!e) return e.error();
     out.push_back(std::move(*e));
   }
@@ -582,7 +839,7 @@ result<std::vector<alert_event>> journal::alert_history(const std::string& alert
 status journal::for_each_alert_event(const std::function<bool(const alert_event&)>& fn) const {
   std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, alert_cf_)};
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    auto e = decode_alert_event({it->value().data(), it->value().size()});
+    auto e = decode_stored_alert(seal_, aad_alert, it->key(), it->value());
     if (!e) return e.error();
     if (!fn(*e)) break;
   }
@@ -592,23 +849,47 @@ status journal::for_each_alert_event(const std::function<bool(const alert_event&
 status journal::for_each_snapshot(const std::string& prefix,
                                   const std::function<void(const std::string&, const std::string&)>& fn) const {
   std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, snapshot_cf_)};
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
-    fn(it->key().ToString(), it->value().ToString());
-  return from_rocks(it->status(), "reading snapshots");
+  if (!seal_.enabled()) {
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
+      fn(it->key().ToString(), it->value().ToString());
+    return from_rocks(it->status(), "reading snapshots");
+  }
+  // Only the kind ("x/") is stored in plain: seek it, and match the rest of the prefix on
+  // the key held inside each value.
+  const auto slash = prefix.find('/');
+  const std::string seek = slash == std::string::npos ? prefix : prefix.substr(0, slash + 1);
+  status unreadable;
+  std::string key, bytes;
+  for (it->Seek(seek); it->Valid() && it->key().starts_with(seek); it->Next()) {
+    if (auto st = open_snapshot(view(it->key()), view(it->value()), key, bytes); !st) {
+      log(log_level::error, "journal", "snapshot_unreadable",
+          {{"key", hex(view(it->key()))}, {"error", st.to_string()}});
+      if (unreadable.is_ok()) unreadable = st;
+      continue;
+    }
+    if (key.compare(0, prefix.size(), prefix) == 0) fn(key, bytes);
+  }
+  if (auto st = from_rocks(it->status(), "reading snapshots"); !st) return st;
+  return unreadable;
 }
 
 status journal::delete_snapshot(const std::string& key) {
   rocksdb::WriteOptions wo;
   wo.sync = opts_.sync;
-  return from_rocks(db_->Delete(wo, snapshot_cf_, key), "deleting snapshot");
+  return from_rocks(db_->Delete(wo, snapshot_cf_, snapshot_key(key)), "deleting snapshot");
 }
 
 result<std::optional<std::string>> journal::get_snapshot(const std::string& key) const {
   std::string value;
-  auto s = db_->Get(rocksdb::ReadOptions{}, snapshot_cf_, key, &value);
+  const auto stored = snapshot_key(key);
+  auto s = db_->Get(rocksdb::ReadOptions{}, snapshot_cf_, stored, &value);
   if (s.IsNotFound()) return std::optional<std::string>{};
   if (!s.ok()) return from_rocks(s, "reading snapshot");
-  return std::optional<std::string>{std::move(value)};
+  if (!seal_.enabled()) return std::optional<std::string>{std::move(value)};
+  std::string held, bytes;
+  if (auto st = open_snapshot(stored, value, held, bytes); !st) return st;
+  if (held != key) return status{errc::corruption, "snapshot " + key + " holds the snapshot of another key"};
+  return std::optional<std::string>{std::move(bytes)};
 }
 
 namespace {
@@ -634,7 +915,9 @@ status journal::write_snapshot_and_events(const std::string& key, const std::opt
   std::lock_guard<std::mutex> lock{event_mutex_};
   rocksdb::WriteBatch batch;
   if (!key.empty()) {
-    auto s = bytes ? batch.Put(snapshot_cf_, key, *bytes) : batch.Delete(snapshot_cf_, key);
+    const auto stored = snapshot_key(key);
+    auto s = bytes ? batch.Put(snapshot_cf_, stored, snapshot_value(stored, key, *bytes))
+                   : batch.Delete(snapshot_cf_, stored);
     if (!s.ok()) return from_rocks(s, "writing snapshot");
   }
   const auto first = event_counter_.load();
@@ -642,10 +925,27 @@ status journal::write_snapshot_and_events(const std::string& key, const std::opt
     std::string ekey;
     put_u64_be(ekey, first + i);
     const auto& e = events[i];
-    auto s = batch.Put(event_cf_, ekey, encode_node_event(e.at, e.kind, e.entity, e.detail));
+    auto s = batch.Put(event_cf_, ekey,
+                       stored_value(seal_, aad_event, ekey, encode_node_event(e.at, e.kind, e.entity, e.detail)));
     if (!s.ok()) return from_rocks(s, "writing node event");
     // Indexed by entity, so an alert's pages are found without reading every event.
-    s = batch.Put(event_index_cf_, e.entity + '\0' + ekey, rocksdb::Slice{});
+    if (!seal_.enabled()) {
+      s = batch.Put(event_index_cf_, e.entity + '\0' + ekey, rocksdb::Slice{});
+    } else {
+      // A hash finds only what equals it: indexed under the entity and under each part of
+      // it before an '@', so that a page "<alert id>@<step>/<target>" is found by its alert
+      // id (which may itself hold an '@').
+      for (std::size_t end = e.entity.find('@');; end = e.entity.find('@', end + 1)) {
+        const auto subject = std::string_view{e.entity}.substr(0, end);
+        if (!subject.empty() || end == std::string::npos) {
+          std::string ikey = seal_.id(subject);
+          ikey += '\0';
+          ikey += ekey;
+          s = batch.Put(event_index_cf_, ikey, rocksdb::Slice{});
+        }
+        if (end == std::string::npos || !s.ok()) break;
+      }
+    }
     if (!s.ok()) return from_rocks(s, "writing node event index");
   }
   rocksdb::WriteOptions wo;
@@ -671,13 +971,19 @@ result<journal::node_event> decode_node_event(const rocksdb::Slice& v) {
   }
   return e;
 }
+
+result<journal::node_event> decode_stored_event(const sealer& seal, const rocksdb::Slice& key,
+                                                const rocksdb::Slice& value) {
+  return with_plain(seal, aad_event, view(key), view(value), "node event",
+                    [](std::string_view plain) { return decode_node_event(slice(plain)); });
+}
 }  // namespace
 
 result<std::vector<journal::node_event>> journal::events() const {
   std::vector<node_event> out;
   std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, event_cf_)};
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    auto e = decode_node_event(it->value());
+    auto e = decode_stored_event(seal_, it->key(), it->value());
     if (!e) return e.error();
     out.push_back(std::move(*e));
   }
@@ -689,7 +995,7 @@ result<std::vector<journal::node_event>> journal::recent_events(std::size_t limi
   std::vector<node_event> out;
   std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, event_cf_)};
   for (it->SeekToLast(); it->Valid() && out.size() < limit; it->Prev()) {
-    auto e = decode_node_event(it->value());
+    auto e = decode_stored_event(seal_, it->key(), it->value());
     if (!e) return e.error();
     if (kind.empty() || e->kind == kind) out.push_back(std::move(*e));
   }
@@ -698,20 +1004,27 @@ result<std::vector<journal::node_event>> journal::recent_events(std::size_t limi
   return out;
 }
 
-result<std::vector<journal::node_event>> journal::events_about(std::string_view entity_prefix) const {
+result<std::vector<journal::node_event>> journal::events_about(std::string_view subject) const {
   std::vector<node_event> out;
   std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, event_index_cf_)};
   rocksdb::PinnableSlice value;
-  for (it->Seek(rocksdb::Slice{entity_prefix.data(), entity_prefix.size()});
-       it->Valid() && it->key().starts_with(rocksdb::Slice{entity_prefix.data(), entity_prefix.size()}); it->Next()) {
+  // Without keys the index is by entity: every entity that starts with the subject is
+  // near, and the ones about it are picked by their key. With keys it is by the hash of
+  // the subject (see write_snapshot_and_events).
+  const std::string prefix = seal_.enabled() ? seal_.id(subject) + '\0' : std::string{subject};
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     auto k = it->key();
-    if (k.size() < 8) continue;
+    if (seal_.enabled() ? k.size() != prefix.size() + 8 : (k.size() < prefix.size() + 9 || k[k.size() - 9] != '\0'))
+      continue;
+    if (!seal_.enabled() && !about({k.data(), k.size() - 9}, subject)) continue;
+    const rocksdb::Slice ekey{k.data() + k.size() - 8, 8};
     value.Reset();
-    auto s = db_->Get(rocksdb::ReadOptions{}, event_cf_, rocksdb::Slice{k.data() + k.size() - 8, 8}, &value);
+    auto s = db_->Get(rocksdb::ReadOptions{}, event_cf_, ekey, &value);
     if (s.IsNotFound()) continue;
     if (!s.ok()) return from_rocks(s, "reading node event");
-    auto e = decode_node_event(value);
+    auto e = decode_stored_event(seal_, ekey, value);
     if (!e) return e.error();
+    if (!about(e->entity, subject)) continue;
     out.push_back(std::move(*e));
   }
   if (auto st = from_rocks(it->status(), "reading node event index"); !st) return st;
@@ -799,7 +1112,9 @@ status journal::append_audit(epoch_ms at, const std::string& actor, const std::s
   put_u64_be(key, audit_next_);
   rocksdb::WriteOptions wo;
   wo.sync = opts_.sync;
-  auto st = from_rocks(db_->Put(wo, audit_cf_, key, body + hash), "writing audit record");
+  // The chain is over the plaintext; with keys the record is stored sealed.
+  auto st = from_rocks(db_->Put(wo, audit_cf_, key, stored_value(seal_, aad_audit, key, body + hash)),
+                       "writing audit record");
   if (st) {
     ++audit_next_;
     audit_last_hash_ = std::move(hash);
@@ -810,10 +1125,13 @@ status journal::append_audit(epoch_ms at, const std::string& actor, const std::s
 result<std::vector<journal::audit_record>> journal::audit(std::size_t limit) const {
   std::vector<audit_record> out;
   std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, audit_cf_)};
+  std::string plain;
   for (it->SeekToLast(); it->Valid() && out.size() < limit; it->Prev()) {
     audit_record r;
     std::string prev, hash, body;
-    if (!parse_audit({it->value().data(), it->value().size()}, r, prev, hash, body))
+    if (auto st = seal_.open_to(plain, view(it->value()), aad_audit, view(it->key())); !st)
+      return status{errc::corruption, "audit record does not open (run: alertctl audit verify): " + st.message()};
+    if (!parse_audit(plain, r, prev, hash, body))
       return status{errc::corruption, "audit record does not parse (run: alertctl audit verify)"};
     out.push_back(std::move(r));
   }
@@ -833,6 +1151,7 @@ result<journal::audit_check> journal::verify_audit() const {
     c.reason = std::move(why);
     return c;
   };
+  std::string plain;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     if (it->key().size() != 8) return broken(expected_seq, "a key in the audit log is not a record number");
     const auto key_seq = get_u64_be(it->key().data());
@@ -841,7 +1160,12 @@ result<journal::audit_check> journal::verify_audit() const {
                                       std::to_string(key_seq) + ")");
     audit_record r;
     std::string prev, hash, body;
-    if (!parse_audit({it->value().data(), it->value().size()}, r, prev, hash, body))
+    // Sealed with its key: a record changed, or moved to another number, does not open.
+    if (auto st = seal_.open_to(plain, view(it->value()), aad_audit, view(it->key())); !st)
+      return broken(key_seq, "record " + std::to_string(key_seq) +
+                                 " does not open: it was changed or moved, or its data key is missing (" +
+                                 st.message() + ")");
+    if (!parse_audit(plain, r, prev, hash, body))
       return broken(key_seq, "record " + std::to_string(key_seq) + " does not parse");
     if (r.seq != key_seq)
       return broken(key_seq, "record " + std::to_string(key_seq) + " holds record " + std::to_string(r.seq) +

@@ -21,6 +21,8 @@
 #include "engine/rules.hpp"
 #include "engine/status.hpp"
 #include "engine/time.hpp"
+#include "storage/data_keys.hpp"
+#include "storage/sealer.hpp"
 
 namespace rocksdb {
 class DB;
@@ -38,6 +40,13 @@ struct journal_options {
   std::size_t max_pending_readings = 200'000;
   /// Most readings written by one group commit.
   std::size_t max_group_readings = 20'000;
+  /// Encryption at rest (docs/security.md): with keys, every value is sealed with
+  /// AES-256-GCM and every id in a RocksDB key is replaced by its keyed hash. Null: plain
+  /// values and ids, the format of data directories written before encryption existed.
+  /// A directory is one or the other for life: open() refuses keys for a plaintext
+  /// directory that holds data, no keys for an encrypted one, and keys whose index key
+  /// is not the one the directory was written with.
+  std::shared_ptr<const data_keys> keys;
 };
 
 /// A journaled reading with the node time at which it was received.
@@ -76,7 +85,8 @@ public:
   using completion = std::function<void(append_result&&, std::vector<reading>&&)>;
 
   /// Opens (creating if needed) the journal in `dir`. errc::unavailable when another process
-  /// holds the directory, errc::io_error or errc::corruption otherwise.
+  /// holds the directory; errc::config_error when the data keys do not fit the directory
+  /// (see journal_options::keys); errc::io_error or errc::corruption otherwise.
   static result<std::unique_ptr<journal>> open(const std::string& dir, const journal_options& opts = {});
 
   ~journal();
@@ -99,8 +109,9 @@ public:
   /// Whether (device, seq) is journaled.
   result<bool> contains(const device_id& device, std::uint64_t seq) const;
 
-  /// Calls `fn` for every journaled reading, by device then seq. Stops early when fn
-  /// returns false.
+  /// Calls `fn` for every journaled reading, grouped by device and by seq within a device
+  /// (devices in id order without keys, in the order of their hashed ids with keys). Stops
+  /// early when fn returns false.
   status for_each(const std::function<bool(const journal_entry&)>& fn) const;
 
   journal_stats stats() const;
@@ -115,8 +126,10 @@ public:
   /// Stores the latest snapshot of an entity (no sync: a lost snapshot is rebuilt from the
   /// journal). `key` names the entity, e.g. "d/oxi-1".
   status put_snapshot(const std::string& key, const std::string& bytes, bool sync = false);
-  /// Calls `fn(key, bytes)` for every snapshot whose key starts with `prefix`, in key order
-  /// (e.g. "x/": every escalation in progress, scanned at start).
+  /// Calls `fn(key, bytes)` for every snapshot whose key starts with `prefix` (e.g. "x/":
+  /// every escalation in progress, scanned at start), in key order without keys, in no
+  /// particular order with keys. With keys, a snapshot that does not open is logged and
+  /// skipped, and the first such error is returned after the others were all visited.
   status for_each_snapshot(const std::string& prefix,
                            const std::function<void(const std::string&, const std::string&)>& fn) const;
   /// Removes a snapshot (an escalation that ended), synced.
@@ -139,7 +152,9 @@ public:
   /// acknowledged; an alert cancelled before it fired is not open), by alert id; stops when
   /// fn returns false. An index kept in the same WriteBatch as the transitions.
   status for_each_open_alert(const std::function<bool(const alert_event&)>& fn) const;
-  /// Every journaled alert transition, by alert id then version; stops when fn returns false.
+  /// Every journaled alert transition, grouped by alert and by version within an alert
+  /// (alerts in id order without keys, in no particular order with keys); stops when fn
+  /// returns false.
   status for_each_alert_event(const std::function<bool(const alert_event&)>& fn) const;
 
   /// A node event as stored.
@@ -159,9 +174,10 @@ public:
   /// The newest `limit` node events (of kind `kind`, when not empty), oldest first. Reads
   /// from the newest back, not the whole journal.
   result<std::vector<node_event>> recent_events(std::size_t limit, std::string_view kind = {}) const;
-  /// Node events whose entity starts with `entity_prefix` (e.g. "<alert id>@": its pages),
-  /// through an index by entity, oldest first.
-  result<std::vector<node_event>> events_about(std::string_view entity_prefix) const;
+  /// Node events about `subject`: those whose entity is `subject` or starts with
+  /// `subject` followed by '@' (an alert id: the events about the alert and its pages
+  /// "<alert id>@<step>/<target>"), through an index by entity, oldest first.
+  result<std::vector<node_event>> events_about(std::string_view subject) const;
 
   /// One record of the audit log: who did what to what, and how it went.
   struct audit_record {
@@ -204,6 +220,7 @@ private:
   void commit(std::vector<request>& group);
 
   journal_options opts_;
+  sealer seal_;  // from opts_.keys: identity without keys
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // default, journal, meta, snapshot, event, alert, open_alert, audit, event_index
   rocksdb::ColumnFamilyHandle* journal_cf_ = nullptr;
@@ -212,7 +229,7 @@ private:
   rocksdb::ColumnFamilyHandle* alert_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* open_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* audit_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* event_index_cf_ = nullptr;  // entity + '\0' + seq -> (empty)
+  rocksdb::ColumnFamilyHandle* event_index_cf_ = nullptr;  // entity (with keys: id(subject)) + '\0' + seq -> (empty)
   std::mutex audit_mutex_;         // appends one at a time: each links to the one before
   std::uint64_t audit_next_ = 0;   // guarded by audit_mutex_
   std::string audit_last_hash_;    // guarded by audit_mutex_; 32 zero bytes before the first
@@ -221,10 +238,28 @@ private:
   result<std::uint32_t> latest_alert_version(const std::string& alert_id) const;
   status build_open_index();
 
-  // Writer thread only: highest seq journaled per device (a cache over the journal, to
-  // spot late readings), and (patient, device) pairs known to be indexed.
+  // Key prefix of a device's readings ('r') or late-reading markers ('l'): the tag, the
+  // device id (with keys: its hash), a zero byte.
+  std::string device_prefix(char tag, std::string_view device) const;
+  // The stored key of a snapshot: with keys, the kind ("d/") in plain and the rest hashed.
+  std::string snapshot_key(std::string_view key) const;
+  // A snapshot's stored value: with keys, the logical key and the bytes, sealed.
+  std::string snapshot_value(std::string_view stored_key, std::string_view key, std::string_view bytes) const;
+  // The logical key and the bytes of a stored snapshot.
+  status open_snapshot(std::string_view stored_key, std::string_view value, std::string& key,
+                       std::string& bytes) const;
+  // A reading as stored (key, value) back to an entry.
+  result<journal_entry> decode_stored(std::string_view key, std::string_view value) const;
+
+  // Writer thread only, caches over the journal: per device, its key prefix and its
+  // highest journaled seq + 1 (0: not known yet; to spot late readings); the (patient,
+  // device) pairs known to be indexed.
+  struct device_cache {
+    std::string prefix;
+    std::uint64_t max_seq = 0;
+  };
   std::uint64_t max_seq_of(const std::string& device_key_prefix);
-  std::unordered_map<std::string, std::uint64_t> max_seq_;
+  std::unordered_map<std::string, device_cache> devices_;  // by device id
   std::unordered_set<std::string> indexed_pairs_;
   std::atomic<std::uint64_t> event_counter_{0};
   histogram commit_latency_{histogram::latency_bounds()};
@@ -249,7 +284,9 @@ std::string reading_key(const device_id& device, std::uint64_t seq);
 /// Journal value of a reading, format 1 (see storage/README.md).
 std::string encode_reading_value(const reading& r, epoch_ms received);
 
-/// Decodes a journal entry; errc::corruption when key or value does not parse.
+/// Decodes a journal entry; errc::corruption when key or value does not parse. Reads
+/// format 1 (device id from the key) and format 2, the plaintext inside a sealed value
+/// (device id from the value: the key holds only its hash).
 result<journal_entry> decode_reading(std::string_view key, std::string_view value);
 
 }  // namespace alert::storage

@@ -53,10 +53,12 @@
 #include "actors/shard_host.hpp"
 #include "actors/wall_clock.hpp"
 #include "cluster/control_wire.hpp"
+#include "cluster/curve.hpp"
 #include "cluster/ingest_server.hpp"
 #include "cluster/ingest_wire.hpp"
 #include "cluster/pager_wire.hpp"
 #include "config/node_options.hpp"
+#include "storage/data_keys.hpp"
 #include "storage/journal.hpp"
 
 extern char** environ;
@@ -311,6 +313,60 @@ struct load_result {
 };
 
 // Pipelined DEALER clients against `endpoint` for s.seconds.
+// ---- security modes --------------------------------------------------------------------------
+
+/// How the alertd under test is secured: plaintext (the old figures), CURVE on its endpoints,
+/// or CURVE and encryption at rest (what production runs).
+struct security_mode {
+  std::string name;
+  bool curve = false;
+  bool at_rest = false;
+};
+
+/// Keys for one bench run: the node's, one per client role, the access file, the data keys.
+struct bench_keys {
+  fs::path dir;
+  cluster::client_security integrator, gateway, operator_;
+  std::string node_key, access, data_keys;
+};
+
+bench_keys make_bench_keys(const fs::path& dir) {
+  fs::create_directories(dir);
+  bench_keys k;
+  k.dir = dir;
+  auto pair = [&](const std::string& name) {
+    auto kp = cluster::generate_keypair();
+    if (!kp) throw std::runtime_error(kp.error().message());
+    if (auto st = cluster::write_key_files(dir.string(), name, *kp); !st) throw std::runtime_error(st.message());
+    return *kp;
+  };
+  const auto node = pair("node");
+  std::string access = "version: 1\nkeys:\n";
+  auto client = [&](const std::string& name, const std::string& role, const std::string& extra) {
+    const auto kp = pair(name);
+    access += "  - name: " + name + "\n    role: " + role + "\n    public-key: \"" + kp.public_key + "\"\n" + extra;
+    return cluster::client_security{node.public_key, kp};
+  };
+  k.integrator = client("bench-integrator", "integrator", "    devices: [\"*\"]\n");
+  k.gateway = client("bench-gateway", "gateway", "    targets: [\"*\"]\n");
+  k.operator_ = client("bench-operator", "operator", "");
+  k.node_key = (dir / "node.key").string();
+  k.access = (dir / "access.yaml").string();
+  std::ofstream{k.access} << access;
+  k.data_keys = (dir / "data.keys").string();
+  if (auto st = storage::create_data_key_file(k.data_keys); !st) throw std::runtime_error(st.message());
+  return k;
+}
+
+// The mode of the alertd being driven, and the keys its clients use. Set by main before each run.
+security_mode current_mode{"plaintext"};
+const bench_keys* current_keys = nullptr;
+
+/// Sets a client socket up for the current mode (before it connects).
+void as_client(zmq::socket_t& sock, cluster::client_security bench_keys::*who) {
+  if (current_mode.curve && current_keys) cluster::apply_client(sock, current_keys->*who);
+}
+
 load_result drive(const std::string& endpoint, const settings& s, std::size_t batch) {
   const epoch_ms ts = wall_clock{}.now() - 1000;
   std::atomic<bool> stop{false};
@@ -323,6 +379,7 @@ load_result drive(const std::string& endpoint, const settings& s, std::size_t ba
     workers.emplace_back([&, t] {
       zmq::socket_t sock{ctx, zmq::socket_type::dealer};
       sock.set(zmq::sockopt::linger, 0);
+      as_client(sock, &bench_keys::integrator);
       sock.connect(endpoint);
       batch_maker mk{"bench-" + std::to_string(t) + "-", std::max<std::size_t>(1, s.devices / s.threads), ts};
       std::int64_t next_batch = 0;
@@ -472,12 +529,18 @@ alertd_instance start_alertd(const std::string& exe, const fs::path& scratch, bo
   fs::create_directories(scratch);
   alertd_instance a;
   a.log = scratch / "alertd.log";
-  a.proc = std::make_unique<child_process>(
-      exe,
-      std::vector<std::string>{"--data-dir", data.string(), "--ingest.endpoint", "tcp://127.0.0.1:*", "--pager.endpoint",
-                               "tcp://127.0.0.1:*", "--control.endpoint", "tcp://127.0.0.1:*", "--stats-interval", "0",
-                               "--journal.sync", sync ? "true" : "false", "--log-level", "warn"},
-      a.log.string());
+  std::vector<std::string> args{"--data-dir", data.string(), "--ingest.endpoint", "tcp://127.0.0.1:*", "--pager.endpoint",
+                                "tcp://127.0.0.1:*", "--control.endpoint", "tcp://127.0.0.1:*", "--stats-interval", "0",
+                                "--metrics.endpoint", "off", "--journal.sync", sync ? "true" : "false", "--log-level", "warn"};
+  if (current_mode.curve && current_keys)
+    args.insert(args.end(), {"--security.node-key", current_keys->node_key, "--security.access", current_keys->access});
+  else
+    args.emplace_back("--security.plaintext");
+  if (current_mode.at_rest && current_keys)
+    args.insert(args.end(), {"--security.data-key-file", current_keys->data_keys});
+  else
+    args.emplace_back("--security.plaintext-storage");
+  a.proc = std::make_unique<child_process>(exe, args, a.log.string());
   auto line = a.proc->wait_for_line("alertd ready", timeout);
   if (!line)
     throw std::runtime_error("alertd gave no ready line within " + std::to_string(timeout.count()) + " s; its log " +
@@ -542,6 +605,7 @@ private:
     zmq::context_t ctx{1};
     zmq::socket_t sock{ctx, zmq::socket_type::dealer};
     sock.set(zmq::sockopt::linger, 0);
+    as_client(sock, &bench_keys::gateway);
     sock.connect(endpoint);
     const std::string hello = wire::encode_hello({"alert-bench", {std::string{wire::any_target}}});
     sock.send(zmq::buffer(hello), zmq::send_flags::none);
@@ -589,6 +653,7 @@ std::optional<wire::control_reply> control_call(const std::string& endpoint, con
   zmq::context_t ctx{1};
   zmq::socket_t sock{ctx, zmq::socket_type::dealer};
   sock.set(zmq::sockopt::linger, 0);
+  as_client(sock, &bench_keys::operator_);
   sock.connect(endpoint);
   wire::control_request req;
   req.id = 1;
@@ -656,6 +721,7 @@ void run_latency(const std::string& exe, const settings& s, double engine_max_b1
     std::thread bg([&] {
       zmq::socket_t sock{ctx, zmq::socket_type::dealer};
       sock.set(zmq::sockopt::linger, 0);
+      as_client(sock, &bench_keys::integrator);
       sock.connect(d.ingest);
       batch_maker mk{"bench-bg-", std::max<std::size_t>(1, s.devices), ts};
       const auto interval = std::chrono::duration_cast<clk::duration>(
@@ -699,6 +765,7 @@ void run_latency(const std::string& exe, const settings& s, double engine_max_b1
     std::thread pr([&] {
       zmq::socket_t sock{ctx, zmq::socket_type::dealer};
       sock.set(zmq::sockopt::linger, 0);
+      as_client(sock, &bench_keys::integrator);
       sock.connect(d.ingest);
       const auto interval =
           std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(1.0 / probes_per_second));
@@ -913,6 +980,11 @@ void run_recovery(const std::string& exe, bool sync, std::size_t count, const fs
   {
     storage::journal_options jo;
     jo.sync = false;
+    if (current_mode.at_rest && current_keys) {  // the node will read it with the same keys
+      auto keys = storage::load_data_keys(current_keys->data_keys);
+      if (!keys) throw std::runtime_error(keys.error().message());
+      jo.keys = *keys;
+    }
     auto j = storage::journal::open(data.string(), jo);
     if (!j) throw std::runtime_error("journal: " + j.error().to_string());
     const epoch_ms base_ts = wall_clock{}.now() - 3'600'000;
@@ -1025,7 +1097,7 @@ int main(int argc, char** argv) {
 
   settings s;
   std::string batches_arg = "1,100";
-  std::string dir_arg, alertd_arg, skip_arg;
+  std::string dir_arg, alertd_arg, skip_arg, security_arg = "plaintext,full";
   double latency_seconds = 10;
   std::size_t recovery_readings = 1'000'000;
   po::options_description desc{
@@ -1047,7 +1119,10 @@ int main(int argc, char** argv) {
        "seconds of probes (20/s) for the latency measure")
       ("recovery-readings", po::value(&recovery_readings)->default_value(recovery_readings),
        "readings journaled before the restart measure (0: skip it)")
-      ("skip", po::value(&skip_arg), "comma-separated parts to skip: bare,engine,latency,memory,recovery");
+      ("skip", po::value(&skip_arg), "comma-separated parts to skip: bare,engine,latency,memory,recovery")
+      ("security", po::value(&security_arg)->default_value(security_arg),
+       "how the alertd under test is secured, comma-separated, each measured in the engine part: plaintext, "
+       "curve (CURVE on every endpoint), full (CURVE and encryption at rest); latency and recovery use the last");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -1132,7 +1207,24 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   fs::create_directories(base);
 
+  std::vector<security_mode> modes;
+  {
+    std::stringstream in{security_arg};
+    for (std::string m; std::getline(in, m, ',');) {
+      if (m == "plaintext") modes.push_back({m, false, false});
+      else if (m == "curve") modes.push_back({m, true, false});
+      else if (m == "full") modes.push_back({m, true, true});
+      else {
+        std::cerr << "alert-bench: --security takes plaintext, curve and full, not '" << m << "'\n";
+        return 2;
+      }
+    }
+    if (modes.empty()) modes.push_back({"plaintext", false, false});
+  }
+  const bench_keys keys = make_bench_keys(base / "keys");
+  current_keys = &keys;
   std::map<std::size_t, double> bare_rate, engine_rate;
+  std::map<std::string, std::map<std::size_t, double>> mode_rate;
   if (enabled("bare")) {
     section("1. Bare pipeline (the limit): DEALER -> ROUTER, MessagePack decode + validation, RocksDB journal "
             "(group commit); no actors, no rules; in-process");
@@ -1147,14 +1239,34 @@ int main(int argc, char** argv) {
   if (enabled("engine")) {
     section("2. Full engine: an alertd process, default rules, a pager gateway connected\n"
             "   (pages: first pages the gateway saw, expected 0; stop s: SIGTERM to exit, with the devices active)");
-    print_table_header(true);
-    for (auto b : batches)
-      attempt("full engine", [&] {
-        auto r = run_engine(alertd, s, b, base / ("engine-b" + std::to_string(b)));
-        engine_rate[b] = r.readings_per_s;
-        print_row(b, s.sync, r, true);
-      });
+    for (const auto& m : modes) {
+      current_mode = m;
+      std::printf("security: %s\n", m.name == "plaintext" ? "plaintext (no CURVE, no encryption at rest)"
+                                     : m.name == "curve"   ? "CURVE on every endpoint, plaintext storage"
+                                                           : "CURVE on every endpoint and AES-256-GCM at rest");
+      print_table_header(true);
+      for (auto b : batches)
+        attempt("full engine", [&] {
+          auto r = run_engine(alertd, s, b, base / ("engine-b" + std::to_string(b)));
+          mode_rate[m.name][b] = r.readings_per_s;
+          print_row(b, s.sync, r, true);
+        });
+    }
+    engine_rate = mode_rate.count("plaintext") ? mode_rate["plaintext"] : mode_rate[modes.front().name];
   }
+  if (mode_rate.size() > 1 && mode_rate.count("plaintext")) {
+    section("Cost of security: engine readings/s against plaintext");
+    std::printf("%-6s %-10s %18s %12s\n", "batch", "security", "engine readings/s", "of plaintext");
+    for (auto b : batches)
+      for (const auto& m : modes)
+        if (mode_rate[m.name].count(b) && mode_rate["plaintext"][b] > 0)
+          std::printf("%-6zu %-10s %18s %12s\n", b, m.name.c_str(), grouped(mode_rate[m.name][b]).c_str(),
+                      fixed(mode_rate[m.name][b] / mode_rate["plaintext"][b], 2).c_str());
+    std::fflush(stdout);
+  }
+  current_mode = modes.back();
+  if (enabled("latency") || (enabled("recovery") && recovery_readings > 0))
+    std::printf("\nlatency and recovery run with security: %s\n", current_mode.name.c_str());
   if (!bare_rate.empty() && !engine_rate.empty()) {
     section("Engine / bare pipeline");
     std::printf("%-6s %18s %18s %12s\n", "batch", "bare readings/s", "engine readings/s", "engine/bare");

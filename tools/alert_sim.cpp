@@ -20,7 +20,7 @@ void on_signal(int) { stop_requested = true; }
 
 int main(int argc, char** argv) {
   using namespace alert;
-  std::string endpoint;
+  std::string endpoint, key_file, server_key_file;
   sim::ward_options wo;
   double duration_s = 0;
   std::size_t batch_max = 500;
@@ -42,6 +42,8 @@ int main(int argc, char** argv) {
        "chance per device per hour that it falls silent for 3 minutes")
       ("duration", po::value(&duration_s)->default_value(0), "seconds to run (0: until Ctrl-C)")
       ("batch-max", po::value(&batch_max)->default_value(batch_max), "most readings per request")
+      ("key", po::value(&key_file)->value_name("FILE"), "this integrator's CURVE key pair (alertctl keygen)")
+      ("server-key", po::value(&server_key_file)->value_name("FILE"), "the node's public key (its .pub file)")
       ("quiet,q", po::bool_switch(&quiet), "print only the final summary");
   po::variables_map vm;
   try {
@@ -60,6 +62,11 @@ int main(int argc, char** argv) {
     std::cerr << "alert-sim: --patients, --speed and --batch-max must be positive\n";
     return 2;
   }
+  auto security = cluster::load_client_security(key_file, server_key_file);
+  if (!security) {
+    std::cerr << "alert-sim: " << security.error().message() << "\n";
+    return 2;
+  }
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
 
@@ -70,6 +77,7 @@ int main(int argc, char** argv) {
   ward.set_seq_base(static_cast<std::uint64_t>(start) * 16);
   zmq::context_t ctx{1};
   cluster::client_options co;
+  co.security = *security;
   co.endpoint = endpoint;
   co.timeout = std::chrono::milliseconds{3000};
   co.attempts = 10;

@@ -12,6 +12,8 @@
 #include <zmq.hpp>
 
 #include "cluster/control_wire.hpp"
+#include "cluster/curve.hpp"
+#include "storage/data_keys.hpp"
 
 namespace po = boost::program_options;
 using alert::wire::value;
@@ -50,11 +52,17 @@ Commands:
   release ENTITY [--by NAME]               serve a quarantined entity again (d/<device>, p/<patient>)
   audit [--limit N]                        the audit log: every command, who, about what, result
   audit verify                             check the audit log's hash chain; exit 1 if broken
+  keygen NAME [--dir DIR]                  make a CURVE key pair: DIR/NAME.key (secret, 0600)
+                                           and DIR/NAME.pub (for the node's access file)
+  keygen --data-keys FILE [--rotate]       make a data key file for encryption at rest, or
+                                           add a new key to it (new data uses the newest)
 
 Global options:
   --endpoint E   the node's control endpoint (default tcp://127.0.0.1:7602, or $ALERTCTL_ENDPOINT)
   --json         print the node's answer as JSON (for scripts)
   --timeout S    seconds to wait for the node (default 40)
+  --key FILE     this operator's CURVE key pair (default $ALERTCTL_KEY)
+  --server-key FILE  the node's public key, its .pub file (default $ALERTCTL_SERVER_KEY)
 
 Exit codes: 0 done; 1 the node refused (the message says why) or a check failed;
 2 bad command line; 3 no answer from the node (is alertd running? is the endpoint right?).
@@ -344,13 +352,22 @@ int print_audit_verify(const value& r) {
 
 struct outcome {
   bool answered = false;
+  bool key_refused = false;  // the node refused the CURVE handshake
   alert::wire::control_reply reply;
 };
 
-outcome ask(const std::string& endpoint, double timeout_s, const std::string& cmd, value args) {
+outcome ask(const std::string& endpoint, const alert::cluster::client_security& security, double timeout_s,
+            const std::string& cmd, value args) {
   zmq::context_t ctx{1};
   zmq::socket_t sock{ctx, zmq::socket_type::dealer};
   sock.set(zmq::sockopt::linger, 0);
+  alert::cluster::apply_client(sock, security);
+  // Watches the handshake: a node that refuses this key answers nothing, and saying so
+  // beats waiting out the timeout.
+  zmq::socket_t monitor{ctx, zmq::socket_type::pair};
+  const bool watching = security.enabled() &&
+                        zmq_socket_monitor(sock.handle(), "inproc://alertctl-monitor", ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == 0;
+  if (watching) monitor.connect("inproc://alertctl-monitor");
   sock.connect(endpoint);
   alert::wire::control_request req;
   req.id = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count() & 0x7fffffff);
@@ -361,13 +378,22 @@ outcome ask(const std::string& endpoint, double timeout_s, const std::string& cm
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return {};
-    zmq::pollitem_t item{sock.handle(), 0, ZMQ_POLLIN, 0};
-    if (zmq::poll(&item, 1, left) == 0) continue;
+    zmq::pollitem_t items[2] = {{sock.handle(), 0, ZMQ_POLLIN, 0}, {monitor.handle(), 0, ZMQ_POLLIN, 0}};
+    if (zmq::poll(items, watching ? 2 : 1, left) == 0) continue;
+    if (watching && (items[1].revents & ZMQ_POLLIN)) {
+      zmq::message_t event;
+      if (monitor.recv(event, zmq::recv_flags::dontwait)) {
+        outcome refused;
+        refused.key_refused = true;
+        return refused;
+      }
+    }
+    if (!(items[0].revents & ZMQ_POLLIN)) continue;
     zmq::message_t m;
     if (!sock.recv(m, zmq::recv_flags::dontwait)) continue;
     auto reply = alert::wire::decode_control_reply(static_cast<const char*>(m.data()), m.size());
     if (!reply || reply->id != req.id) continue;  // not ours (or unreadable): keep waiting
-    return {true, std::move(*reply)};
+    return {true, false, std::move(*reply)};
   }
 }
 
@@ -377,10 +403,72 @@ std::string default_by() {
   return "operator";
 }
 
+
+// `keygen NAME [--dir DIR]` or `keygen --data-keys FILE [--rotate]`: made here, no node asked.
+int keygen(const std::vector<std::string>& args) {
+  std::string name, dir = ".", data_keys;
+  bool rotate = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= args.size()) throw usage_error{a + " needs a value"};
+      return args[++i];
+    };
+    if (a == "--dir") dir = next();
+    else if (a == "--data-keys") data_keys = next();
+    else if (a == "--rotate") rotate = true;
+    else if (!a.empty() && a[0] == '-') throw usage_error{"keygen does not take " + a};
+    else if (name.empty()) name = a;
+    else throw usage_error{"keygen takes one name"};
+  }
+  if (!data_keys.empty()) {
+    if (!name.empty()) throw usage_error{"keygen --data-keys FILE takes no name"};
+    if (rotate) {
+      auto id = alert::storage::add_data_key(data_keys);
+      if (!id) {
+        std::cerr << "alertctl: " << id.error().message() << "\n";
+        return exit_refused;
+      }
+      std::cout << "added data key " << *id << " to " << data_keys
+                << ": new data is encrypted with it once alertd restarts; older keys still read old data, keep them\n";
+      return exit_ok;
+    }
+    if (auto st = alert::storage::create_data_key_file(data_keys); !st) {
+      std::cerr << "alertctl: " << st.message() << "\n";
+      return exit_refused;
+    }
+    std::cout << "wrote " << data_keys << " (mode 0600): give it to alertd as --security.data-key-file, keep it "
+              << "outside the data directory, and back it up apart from the data\n";
+    return exit_ok;
+  }
+  if (rotate) throw usage_error{"--rotate goes with --data-keys FILE"};
+  if (name.empty()) throw usage_error{"keygen NAME [--dir DIR] | keygen --data-keys FILE [--rotate]"};
+  auto keys = alert::cluster::generate_keypair();
+  if (!keys) {
+    std::cerr << "alertctl: " << keys.error().message() << "\n";
+    return exit_refused;
+  }
+  if (auto st = alert::cluster::write_key_files(dir, name, *keys); !st) {
+    std::cerr << "alertctl: " << st.message() << "\n";
+    return exit_refused;
+  }
+  std::cout << "wrote " << dir << "/" << name << ".key (secret, mode 0600) and " << dir << "/" << name << ".pub\n"
+            << "for the node's access file:\n"
+            << "  - name: " << name << "\n"
+            << "    role: operator   # or integrator (with devices), gateway (with targets), clinician, auditor, node\n"
+            << "    public-key: \"" << keys->public_key << "\"\n";
+  return exit_ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string endpoint = std::getenv("ALERTCTL_ENDPOINT") ? std::getenv("ALERTCTL_ENDPOINT") : "tcp://127.0.0.1:7602";
+  auto env = [](const char* name, const char* fallback) {
+    const char* v = std::getenv(name);
+    return std::string{v && *v ? v : fallback};
+  };
+  std::string endpoint = env("ALERTCTL_ENDPOINT", "tcp://127.0.0.1:7602");
+  std::string key_file = env("ALERTCTL_KEY", ""), server_key_file = env("ALERTCTL_SERVER_KEY", "");
   bool json = false;
   double timeout_s = 40;  // longer than the node's own 30 s limit on a command
   std::vector<std::string> rest;
@@ -402,6 +490,8 @@ int main(int argc, char** argv) {
       if (a == "--json") json = true;
       else if (a.rfind("--endpoint", 0) == 0) endpoint = value_of("--endpoint");
       else if (a.rfind("--timeout", 0) == 0) timeout_s = std::stod(value_of("--timeout"));
+      else if (a.rfind("--server-key", 0) == 0) server_key_file = value_of("--server-key");
+      else if (a.rfind("--key", 0) == 0) key_file = value_of("--key");
       else if (!a.empty() && a[0] == '-') throw usage_error{"unknown option " + a};
       else break;
     }
@@ -413,6 +503,7 @@ int main(int argc, char** argv) {
       cmd = "audit-verify";
       rest.erase(rest.begin());
     }
+    if (cmd == "keygen") return keygen(rest);
     if (cmd == "rules") {
       if (rest.empty() || (rest[0] != "check" && rest[0] != "reload")) throw usage_error{"rules check [FILE] | rules reload"};
       cmd = "rules-" + rest[0];
@@ -525,7 +616,15 @@ int main(int argc, char** argv) {
       throw usage_error{"unknown command '" + cmd + "'"};
     }
 
-    auto out = ask(endpoint, timeout_s, cmd, std::move(args));
+    auto security = alert::cluster::load_client_security(key_file, server_key_file);
+    if (!security) throw usage_error{security.error().message()};
+    auto out = ask(endpoint, *security, timeout_s, cmd, std::move(args));
+    if (out.key_refused) {
+      std::cerr << "alertctl: the node at " << endpoint
+                << " refused this key: is its public key in the node's access file, with a role that may use "
+                   "the control endpoint (operator, clinician or auditor)? Is --server-key the node's own?\n";
+      return exit_refused;
+    }
     if (!out.answered) {
       std::cerr << "alertctl: no answer from " << endpoint << " within " << timeout_s
                 << " s: is alertd running, and is this its control endpoint (--endpoint)? A command that changes"

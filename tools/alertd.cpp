@@ -9,9 +9,12 @@
 #include "actors/node.hpp"
 #include "actors/stderr_log.hpp"
 #include "actors/wall_clock.hpp"
+#include "cluster/curve.hpp"
+#include "config/access_file.hpp"
 #include "config/node_options.hpp"
 #include "config/rules_file.hpp"
 #include "engine/log.hpp"
+#include "storage/data_keys.hpp"
 
 extern char** environ;
 
@@ -47,7 +50,30 @@ int main(int argc, char** argv) {
         std::cerr << rules.error().message();
         return exit_config;
       }
-      std::cout << "configuration ok: node " << cmd->options.node_id << ", data-dir " << cmd->options.data_dir
+      const auto& o = cmd->options;
+      std::string security = o.plaintext_endpoints ? "endpoints PLAINTEXT" : "";
+      if (!o.plaintext_endpoints) {
+        auto own = cluster::load_key_file(o.node_key_file);
+        auto access = own ? config::load_access_file(o.access_file)
+                          : result<std::shared_ptr<const access_list>>{own.error()};
+        if (!access) {
+          std::cerr << access.error().message() << "\n";
+          return exit_config;
+        }
+        security = "CURVE with " + std::to_string((*access)->size()) + " keys";
+      }
+      if (o.plaintext_storage) {
+        security += ", storage PLAINTEXT";
+      } else {
+        auto place = storage::check_data_key_file_location(o.data_key_file, o.data_dir);
+        auto keys = place ? storage::load_data_keys(o.data_key_file) : result<std::shared_ptr<const storage::data_keys>>{place};
+        if (!keys) {
+          std::cerr << keys.error().message() << "\n";
+          return exit_config;
+        }
+        security += ", data encrypted at rest";
+      }
+      std::cout << "configuration ok: " << security << "; node " << cmd->options.node_id << ", data-dir " << cmd->options.data_dir
                 << ", ingest " << cmd->options.ingest_endpoint << ", pager " << cmd->options.pager_endpoint << ", "
                 << rules->rules->rules.size() << " rules and " << rules->escalation->policies.size()
                 << " escalation policies from "
@@ -106,6 +132,11 @@ int main(int argc, char** argv) {
       auto reloaded = (*n)->reload_rules();
       (void)(*n)->audit("signal", "rules-reload", opts.rules_file.empty() ? "(built-in rules)" : opts.rules_file,
                         reloaded ? "ok" : std::string{to_string(reloaded.code())});
+      if (!opts.plaintext_endpoints) {
+        auto access = (*n)->reload_access();
+        (void)(*n)->audit("signal", "access-reload", opts.access_file,
+                          access ? "ok" : std::string{to_string(access.code())});
+      }
       continue;
     }
     if (opts.stats_interval_s == 0) continue;

@@ -11,6 +11,7 @@
 #include <iostream>
 #include <zmq.hpp>
 
+#include "cluster/curve.hpp"
 #include "cluster/pager_wire.hpp"
 
 namespace po = boost::program_options;
@@ -27,7 +28,7 @@ std::int64_t now_ms() {
 
 int main(int argc, char** argv) {
   using namespace alert;
-  std::string endpoint, name, answer, responder;
+  std::string endpoint, name, answer, responder, key_file, server_key_file;
   std::vector<std::string> targets;
   double accept_after_s = 0;
   double hello_every_s = 5;
@@ -42,7 +43,9 @@ int main(int argc, char** argv) {
       ("after", po::value(&accept_after_s)->default_value(0), "seconds to wait before the answer")
       ("by", po::value(&responder)->default_value("sink.responder"), "the responder named in the answer")
       ("hello-every", po::value(&hello_every_s)->default_value(5),
-       "seconds between repeated hellos (a restarted node learns its gateways from them)");
+       "seconds between repeated hellos (a restarted node learns its gateways from them)")
+      ("key", po::value(&key_file)->value_name("FILE"), "this gateway's CURVE key pair (alertctl keygen)")
+      ("server-key", po::value(&server_key_file)->value_name("FILE"), "the node's public key (its .pub file)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -60,12 +63,18 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (targets.empty()) targets.push_back("*");
+  auto security = cluster::load_client_security(key_file, server_key_file);
+  if (!security) {
+    std::cerr << "pager-sink: " << security.error().message() << "\n";
+    return 2;
+  }
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
 
   zmq::context_t ctx{1};
   zmq::socket_t sock{ctx, zmq::socket_type::dealer};
   sock.set(zmq::sockopt::linger, 0);
+  cluster::apply_client(sock, *security);
   sock.connect(endpoint);
   const std::string hello = wire::encode_hello({name, targets});
   auto say_hello = [&] { sock.send(zmq::buffer(hello), zmq::send_flags::none); };

@@ -51,6 +51,8 @@ struct fixture {
 
   fixture() {
     opts.data_dir = dir.sub("data");
+    opts.plaintext_endpoints = true;  // CURVE and encryption at rest: tests/integration/security_test.cpp
+    opts.plaintext_storage = true;
     opts.ingest_endpoint = "tcp://127.0.0.1:*";
     opts.pager_endpoint = "tcp://127.0.0.1:*";
     opts.control_endpoint = "tcp://127.0.0.1:*";
@@ -251,6 +253,8 @@ TEST_CASE("a node refuses to start with a bad rules file and says where") {
   test::temp_dir dir;
   config::node_options o;
   o.data_dir = dir.sub("data");
+  o.plaintext_endpoints = true;  // CURVE and encryption at rest: tests/integration/security_test.cpp
+  o.plaintext_storage = true;
   o.ingest_endpoint = "tcp://127.0.0.1:*";
   o.pager_endpoint = "tcp://127.0.0.1:*";
   o.control_endpoint = "tcp://127.0.0.1:*";

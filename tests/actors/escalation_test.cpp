@@ -73,6 +73,8 @@ struct fixture {
 
   explicit fixture(epoch_ms grace_ms = 60 * minute, const std::string& yaml = rules_yaml) {
     opts.data_dir = dir.sub("data");
+    opts.plaintext_endpoints = true;  // CURVE and encryption at rest: tests/integration/security_test.cpp
+    opts.plaintext_storage = true;
     opts.ingest_endpoint = "tcp://127.0.0.1:*";
     opts.pager_endpoint = "tcp://127.0.0.1:*";
     opts.control_endpoint = "tcp://127.0.0.1:*";

@@ -36,6 +36,8 @@ config::node_options options(const test::temp_dir& dir) {
   o.rules_file = dir.sub("rules.yaml");
   std::ofstream{o.rules_file} << quiet_rules;
   o.data_dir = dir.sub("data");
+  o.plaintext_endpoints = true;  // CURVE and encryption at rest: tests/integration/security_test.cpp
+  o.plaintext_storage = true;
   o.ingest_endpoint = "tcp://127.0.0.1:*";
   o.pager_endpoint = "tcp://127.0.0.1:*";
   o.control_endpoint = "tcp://127.0.0.1:*";

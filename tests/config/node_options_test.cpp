@@ -9,11 +9,40 @@ using namespace alert;
 using namespace alert::config;
 
 namespace {
-result<parsed_command> parse(std::vector<const char*> args, std::vector<std::string> env = {}) {
+// As given, with no security options added.
+result<parsed_command> parse_as_is(std::vector<const char*> args, std::vector<std::string> env = {}) {
   args.insert(args.begin(), "alertd");
   return parse_command_line(static_cast<int>(args.size()), args.data(), env);
 }
+// On a test bench: no keys (what the security options require is tested below).
+result<parsed_command> parse(std::vector<const char*> args, std::vector<std::string> env = {}) {
+  args.push_back("--security.plaintext");
+  args.push_back("--security.plaintext-storage");
+  return parse_as_is(std::move(args), std::move(env));
+}
 }  // namespace
+
+TEST_CASE("a node needs its keys unless plaintext is asked for by name") {
+  auto none = parse_as_is({});
+  REQUIRE_FALSE(none.has_value());
+  CHECK(none.error().message().find("security.node-key and security.access are required") != std::string::npos);
+  CHECK(none.error().message().find("alertctl keygen") != std::string::npos);
+  auto no_data_key = parse_as_is({"--security.node-key", "n.key", "--security.access", "access.yaml"});
+  REQUIRE_FALSE(no_data_key.has_value());
+  CHECK(no_data_key.error().message().find("security.data-key-file is required") != std::string::npos);
+  auto keyed = parse_as_is({"--security.node-key", "n.key", "--security.access", "access.yaml",
+                            "--security.data-key-file", "/etc/alertd/data.keys", "--data-dir", "/var/lib/alertd"});
+  REQUIRE(keyed.has_value());
+  CHECK_FALSE(keyed->options.plaintext_endpoints);
+  CHECK_FALSE(keyed->options.plaintext_storage);
+  CHECK(keyed->options.data_key_file == "/etc/alertd/data.keys");
+  auto plain = parse_as_is({"--security.plaintext", "--security.plaintext-storage"});
+  REQUIRE(plain.has_value());
+  CHECK(plain->options.plaintext_endpoints);
+  CHECK(plain->options.plaintext_storage);
+  auto from_env = parse_as_is({}, {"ALERT_SECURITY_PLAINTEXT=true", "ALERT_SECURITY_PLAINTEXT_STORAGE=true"});
+  CHECK(from_env.has_value());
+}
 
 TEST_CASE("with no options a node gets working loopback defaults") {
   auto cmd = parse({});

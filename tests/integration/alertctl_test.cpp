@@ -29,7 +29,7 @@ struct running_node {
   running_node(const std::string& data, std::vector<std::string> extra = {}) {
     std::vector<std::string> args{"--data-dir",         data,          "--ingest.endpoint", "tcp://127.0.0.1:*",
                                   "--pager.endpoint",   "tcp://127.0.0.1:*", "--control.endpoint",
-                                  "tcp://127.0.0.1:*", "--metrics.endpoint", "127.0.0.1:0", "--stats-interval", "0"};
+                                  "tcp://127.0.0.1:*", "--metrics.endpoint", "127.0.0.1:0", "--security.plaintext", "--security.plaintext-storage", "--stats-interval", "0"};
     args.insert(args.end(), extra.begin(), extra.end());
     p = std::make_unique<test::process>(ALERT_ALERTD_PATH, args, true);
     auto ready = p->wait_for_line("alertd ready");
@@ -244,7 +244,7 @@ TEST_CASE("a clean shutdown loses nothing acknowledged, and a second node on the
     // A second node on the same data directory refuses to start, saying why.
     test::process second{ALERT_ALERTD_PATH,
                          {"--data-dir", data, "--ingest.endpoint", "tcp://127.0.0.1:*", "--pager.endpoint",
-                          "tcp://127.0.0.1:*", "--control.endpoint", "tcp://127.0.0.1:*", "--metrics.endpoint", "127.0.0.1:0"},
+                          "tcp://127.0.0.1:*", "--control.endpoint", "tcp://127.0.0.1:*", "--metrics.endpoint", "127.0.0.1:0", "--security.plaintext", "--security.plaintext-storage"},
                          true};
     auto why = second.wait_for_text("in use");
     CHECK(why.has_value());

@@ -30,14 +30,14 @@ TEST_CASE("alertd refuses to start on a bad rules file with the configuration ex
   test::temp_dir dir;
   auto bad = dir.sub("bad.yaml");
   std::ofstream{bad} << "version: 1\nrules:\n  - id: x\n    kind: thresold\n";
-  test::process node{ALERT_ALERTD_PATH, {"--data-dir", dir.sub("data"), "--ingest.endpoint", "tcp://127.0.0.1:*", "--pager.endpoint", "tcp://127.0.0.1:*", "--control.endpoint", "tcp://127.0.0.1:*", "--metrics.endpoint", "127.0.0.1:0",
+  test::process node{ALERT_ALERTD_PATH, {"--data-dir", dir.sub("data"), "--ingest.endpoint", "tcp://127.0.0.1:*", "--pager.endpoint", "tcp://127.0.0.1:*", "--control.endpoint", "tcp://127.0.0.1:*", "--metrics.endpoint", "127.0.0.1:0", "--security.plaintext", "--security.plaintext-storage",
                                          "--rules", bad}};
   CHECK_FALSE(node.wait_for_line("alertd ready").has_value());
   CHECK(node.wait() == 2);
 }
 
 TEST_CASE("alertd --check validates the built-in rules too") {
-  test::process check{ALERT_ALERTD_PATH, {"--check"}};
+  test::process check{ALERT_ALERTD_PATH, {"--check", "--security.plaintext", "--security.plaintext-storage"}};
   auto line = check.wait_for_line("configuration ok");
   REQUIRE(line.has_value());
   CHECK(line->find("3 escalation policies from the built-in defaults") != std::string::npos);
@@ -49,7 +49,7 @@ TEST_CASE("alertd pages pager-sink, and the responder's acceptance acknowledges 
   const auto data = dir.sub("data");
   test::process node{ALERT_ALERTD_PATH,
                      {"--data-dir", data, "--ingest.endpoint", "tcp://127.0.0.1:*", "--pager.endpoint",
-                      "tcp://127.0.0.1:*", "--control.endpoint", "tcp://127.0.0.1:*", "--metrics.endpoint", "127.0.0.1:0", "--stats-interval", "0"},
+                      "tcp://127.0.0.1:*", "--control.endpoint", "tcp://127.0.0.1:*", "--metrics.endpoint", "127.0.0.1:0", "--security.plaintext", "--security.plaintext-storage", "--stats-interval", "0"},
                      true};
   auto ready = node.wait_for_line("alertd ready");
   REQUIRE(ready.has_value());

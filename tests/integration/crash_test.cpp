@@ -55,7 +55,7 @@ std::string start_node(test::process& p) {
 TEST_CASE("after SIGKILL mid-stream every acked reading is journaled exactly once") {
   test::temp_dir dir;
   const std::vector<std::string> args{"--data-dir", dir.sub("data"), "--ingest.endpoint", "tcp://127.0.0.1:*",
-                                      "--pager.endpoint", "tcp://127.0.0.1:*", "--control.endpoint", "tcp://127.0.0.1:*", "--metrics.endpoint", "127.0.0.1:0", "--log-level", "warn"};
+                                      "--pager.endpoint", "tcp://127.0.0.1:*", "--control.endpoint", "tcp://127.0.0.1:*", "--metrics.endpoint", "127.0.0.1:0", "--security.plaintext", "--security.plaintext-storage", "--log-level", "warn"};
   std::set<std::uint64_t> acked;
   std::uint64_t sent_batches = 0;
   {
@@ -172,7 +172,7 @@ routes:
 )";
   const std::vector<std::string> args{"--data-dir", dir.sub("data"), "--ingest.endpoint", "tcp://127.0.0.1:*",
                                       "--pager.endpoint", "tcp://127.0.0.1:*", "--control.endpoint",
-                                      "tcp://127.0.0.1:*", "--metrics.endpoint", "127.0.0.1:0", "--rules", rules,
+                                      "tcp://127.0.0.1:*", "--metrics.endpoint", "127.0.0.1:0", "--security.plaintext", "--security.plaintext-storage", "--rules", rules,
                                       "--rules.tick-ms", "50", "--log-level", "warn"};
   auto field = [](const std::string& line, const std::string& name) {
     auto at = line.find(name + "=") + name.size() + 1;

@@ -60,7 +60,7 @@ class Alertd:
     def command(self):
         return [ALERTD, "--data-dir", self.data_dir, "--ingest.endpoint", "tcp://127.0.0.1:*",
                 "--pager.endpoint", "tcp://127.0.0.1:*",
-                "--control.endpoint", "tcp://127.0.0.1:*", "--metrics.endpoint", "127.0.0.1:0",
+                "--control.endpoint", "tcp://127.0.0.1:*", "--metrics.endpoint", "127.0.0.1:0", "--security.plaintext", "--security.plaintext-storage",
                 "--stats-interval", "0", *self.args]
 
     def log(self):

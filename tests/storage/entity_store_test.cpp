@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <future>
 
+#include "tests/storage/keyed.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace alert;
@@ -39,8 +40,9 @@ double vital_of(const patient_state& s, metric m) {
 }  // namespace
 
 TEST_CASE("a device rebuilt from the journal equals the device built live") {
+  ALERT_BOTH_LAYOUTS();
   test::temp_dir dir;
-  auto j = *journal::open(dir.str());
+  auto j = *test::open_journal(dir.str(), keyed);
   device_state live;
   std::vector<reading> rs;
   for (std::uint64_t seq = 1; seq <= 50; ++seq) {
@@ -55,8 +57,9 @@ TEST_CASE("a device rebuilt from the journal equals the device built live") {
 }
 
 TEST_CASE("a device rebuilt from a snapshot sees readings after it and late readings below it") {
+  ALERT_BOTH_LAYOUTS();
   test::temp_dir dir;
-  auto j = *journal::open(dir.str());
+  auto j = *test::open_journal(dir.str(), keyed);
   device_state live;
   auto feed = [&](reading r, epoch_ms received) {
     apply(live, r, received);
@@ -79,12 +82,13 @@ TEST_CASE("a device rebuilt from a snapshot sees readings after it and late read
 }
 
 TEST_CASE("a late reading is indexed as late even after the journal is reopened") {
+  ALERT_BOTH_LAYOUTS();
   test::temp_dir dir;
   {
-    auto j = *journal::open(dir.str());
+    auto j = *test::open_journal(dir.str(), keyed);
     append(*j, {rd("oxi-1", 10, metric::spo2, 95, 1)}, 1);
   }
-  auto j = *journal::open(dir.str());
+  auto j = *test::open_journal(dir.str(), keyed);
   append(*j, {rd("oxi-1", 4, metric::spo2, 95, 1), rd("oxi-1", 11, metric::spo2, 95, 1)}, 2);
   auto late = *j->late_readings(oxi, 100);
   REQUIRE(late.size() == 1);
@@ -92,8 +96,9 @@ TEST_CASE("a late reading is indexed as late even after the journal is reopened"
 }
 
 TEST_CASE("a device's state at a past time counts only what had been received by then") {
+  ALERT_BOTH_LAYOUTS();
   test::temp_dir dir;
-  auto j = *journal::open(dir.str());
+  auto j = *test::open_journal(dir.str(), keyed);
   append(*j, {rd("oxi-1", 1, metric::spo2, 97, 100, "P-1")}, 1000);
   append(*j, {rd("oxi-1", 2, metric::spo2, 92, 200)}, 2000);
   append(*j, {rd("oxi-1", 3, metric::spo2, 85, 300, "P-2")}, 3000);
@@ -113,8 +118,9 @@ TEST_CASE("a device's state at a past time counts only what had been received by
 }
 
 TEST_CASE("a patient rebuilt from the journal has the vitals and devices of its bindings") {
+  ALERT_BOTH_LAYOUTS();
   test::temp_dir dir;
-  auto j = *journal::open(dir.str());
+  auto j = *test::open_journal(dir.str(), keyed);
   append(*j, {rd("oxi-1", 1, metric::spo2, 95, 1000, "P-1"), rd("bp-1", 1, metric::systolic_bp, 120, 1000, "P-1")}, 10);
   append(*j, {rd("oxi-1", 2, metric::spo2, 93, 2000)}, 20);              // no patient: bound to P-1
   append(*j, {rd("oxi-1", 3, metric::spo2, 80, 3000, "P-2")}, 30);       // moves to P-2
@@ -132,8 +138,9 @@ TEST_CASE("a patient rebuilt from the journal has the vitals and devices of its 
 }
 
 TEST_CASE("a patient's state at a past time matches the hand-computed history") {
+  ALERT_BOTH_LAYOUTS();
   test::temp_dir dir;
-  auto j = *journal::open(dir.str());
+  auto j = *test::open_journal(dir.str(), keyed);
   append(*j, {rd("oxi-1", 1, metric::spo2, 95, 1000, "P-1")}, 10);
   append(*j, {rd("oxi-1", 2, metric::spo2, 93, 2000)}, 20);
   append(*j, {rd("oxi-1", 3, metric::spo2, 80, 3000, "P-2")}, 30);
@@ -150,8 +157,9 @@ TEST_CASE("a patient's state at a past time matches the hand-computed history") 
 }
 
 TEST_CASE("a patient rebuilt from its snapshot equals one rebuilt from scratch") {
+  ALERT_BOTH_LAYOUTS();
   test::temp_dir dir;
-  auto j = *journal::open(dir.str());
+  auto j = *test::open_journal(dir.str(), keyed);
   append(*j, {rd("oxi-1", 1, metric::spo2, 95, 1000, "P-1"), rd("mon-1", 1, metric::resp_rate, 18, 1000, "P-1")}, 10);
   auto mid = *load_patient(*j, p1);
   REQUIRE(j->put_snapshot(patient_key(p1), encode_patient(mid)).is_ok());
@@ -161,7 +169,7 @@ TEST_CASE("a patient rebuilt from its snapshot equals one rebuilt from scratch")
   REQUIRE(j->put_snapshot(patient_key(p1), "").is_ok());  // an unreadable snapshot...
   CHECK(load_patient(*j, p1).code() == errc::corruption);  // ...is reported, not ignored
   test::temp_dir dir2;
-  auto j2 = *journal::open(dir2.str());
+  auto j2 = *test::open_journal(dir2.str(), keyed);
   append(*j2, {rd("oxi-1", 1, metric::spo2, 95, 1000, "P-1"), rd("mon-1", 1, metric::resp_rate, 18, 1000, "P-1")}, 10);
   append(*j2, {rd("oxi-1", 2, metric::spo2, 90, 2000), rd("mon-1", 2, metric::resp_rate, 26, 2000)}, 20);
   append(*j2, {rd("mon-1", 3, metric::resp_rate, 27, 3000, "P-2")}, 30);
@@ -215,13 +223,14 @@ TEST_CASE("snapshots round-trip and truncated ones are corruption") {
 }
 
 TEST_CASE("node events are kept in order across reopening") {
+  ALERT_BOTH_LAYOUTS();
   test::temp_dir dir;
   {
-    auto j = *journal::open(dir.str());
+    auto j = *test::open_journal(dir.str(), keyed);
     REQUIRE(j->append_event(1, "restart", "d/oxi-1", "runtime_error: boom").is_ok());
     REQUIRE(j->append_event(2, "quarantine", "d/oxi-1", "5 restarts in 60 s").is_ok());
   }
-  auto j = *journal::open(dir.str());
+  auto j = *test::open_journal(dir.str(), keyed);
   REQUIRE(j->append_event(3, "release", "d/oxi-1", "by operator").is_ok());
   auto ev = *j->events();
   REQUIRE(ev.size() == 3);
@@ -233,8 +242,9 @@ TEST_CASE("node events are kept in order across reopening") {
 }
 
 TEST_CASE("alert transitions are journaled once per (alert, version) and read back in order") {
+  ALERT_BOTH_LAYOUTS();
   test::temp_dir dir;
-  auto j = *journal::open(dir.str());
+  auto j = *test::open_journal(dir.str(), keyed);
   alert_record a;
   a.id = "d/oxi-1/spo2_low/1";
   a.summary = "spo2 84 % below 88 %";
@@ -262,6 +272,7 @@ TEST_CASE("alert transitions are journaled once per (alert, version) and read ba
 }
 
 TEST_CASE("open alerts are indexed with their latest transition, and a replay never reopens one") {
+  ALERT_BOTH_LAYOUTS();
   test::temp_dir dir;
   auto open_ids = [](journal& j) {
     std::vector<std::string> out;
@@ -290,7 +301,7 @@ TEST_CASE("open alerts are indexed with their latest transition, and a replay ne
   b.version = 2;
   alert_event cancelled{alert_event_type::cancelled, b, 150, {}};
   {
-    auto j = *journal::open(dir.str());
+    auto j = *test::open_journal(dir.str(), keyed);
     REQUIRE(j->append_alert_events({fired, pending}).is_ok());
     CHECK(open_ids(*j) == std::vector<std::string>{"d/oxi-1/spo2_low/1 fired", "p/P-1/news2/1 pending"});
     REQUIRE(j->append_alert_events({acked}).is_ok());
@@ -302,14 +313,15 @@ TEST_CASE("open alerts are indexed with their latest transition, and a replay ne
     REQUIRE(j->append_alert_events({fired, acked}).is_ok());
     CHECK(open_ids(*j).empty());
   }
-  auto j = *journal::open(dir.str());  // the index is durable
+  auto j = *test::open_journal(dir.str(), keyed);  // the index is durable
   CHECK(open_ids(*j).empty());
   CHECK(j->alert_history(a.id)->size() == 3);
 }
 
 TEST_CASE("an entity's snapshot can be written in the same batch as its transitions") {
+  ALERT_BOTH_LAYOUTS();
   test::temp_dir dir;
-  auto j = *journal::open(dir.str());
+  auto j = *test::open_journal(dir.str(), keyed);
   alert_record a;
   a.id = "d/oxi-1/battery_low/1";
   a.version = 1;
@@ -325,8 +337,9 @@ TEST_CASE("an entity's snapshot can be written in the same batch as its transiti
 }
 
 TEST_CASE("an escalation in progress survives storage at the step it reached") {
+  ALERT_BOTH_LAYOUTS();
   test::temp_dir dir;
-  auto j = *journal::open(dir.str());
+  auto j = *test::open_journal(dir.str(), keyed);
   escalation_policy pol;
   pol.id = "ward";
   pol.levels = {{{"nurse-a", "nurse-b"}, 120'000}, {{"charge-nurse"}, 300'000}};

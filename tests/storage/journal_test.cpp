@@ -7,8 +7,10 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
 #include <thread>
 
+#include "tests/storage/keyed.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace alert;
@@ -54,8 +56,9 @@ bool eventually(F&& cond) {
 }  // namespace
 
 TEST_CASE("an appended reading reads back with every field and its receive time") {
+  ALERT_BOTH_LAYOUTS();
   test::temp_dir dir;
-  auto j = journal::open(dir.str());
+  auto j = test::open_journal(dir.str(), keyed);
   REQUIRE(j.has_value());
   auto res = append_sync(**j, {make("oxi-1", 7, 91.5, "P-1")}, 1234);
   CHECK(res.error.is_ok());
@@ -76,8 +79,9 @@ TEST_CASE("an appended reading reads back with every field and its receive time"
 }
 
 TEST_CASE("a reading already journaled is a duplicate and is not written again") {
+  ALERT_BOTH_LAYOUTS();
   test::temp_dir dir;
-  auto j = *journal::open(dir.str());
+  auto j = *test::open_journal(dir.str(), keyed);
   CHECK(append_sync(*j, {make("oxi-1", 1, 90)}, 100).accepted == 1);
   auto res = append_sync(*j, {make("oxi-1", 1, 80), make("oxi-1", 2, 85)}, 200);
   CHECK(res.accepted == 1);
@@ -92,8 +96,9 @@ TEST_CASE("a reading already journaled is a duplicate and is not written again")
 }
 
 TEST_CASE("a reading repeated within one append is written once") {
+  ALERT_BOTH_LAYOUTS();
   test::temp_dir dir;
-  auto j = *journal::open(dir.str());
+  auto j = *test::open_journal(dir.str(), keyed);
   auto res = append_sync(*j, {make("oxi-1", 5), make("oxi-1", 5), make("oxi-2", 5)});
   CHECK(res.accepted == 2);
   CHECK(res.duplicates == 1);
@@ -102,8 +107,9 @@ TEST_CASE("a reading repeated within one append is written once") {
 }
 
 TEST_CASE("readings of a device come back in seq order across the byte boundary") {
+  ALERT_BOTH_LAYOUTS();
   test::temp_dir dir;
-  auto j = *journal::open(dir.str());
+  auto j = *test::open_journal(dir.str(), keyed);
   append_sync(*j, {make("oxi-1", 256), make("oxi-1", 255), make("oxi-1", 1), make("oxi-10", 3)});
   auto back = *j->read_device(*device_id::make("oxi-1"));
   REQUIRE(back.size() == 3);
@@ -118,32 +124,35 @@ TEST_CASE("readings of a device come back in seq order across the byte boundary"
 }
 
 TEST_CASE("journaled readings survive closing and reopening the data directory") {
+  ALERT_BOTH_LAYOUTS();
   test::temp_dir dir;
   {
-    auto j = *journal::open(dir.str());
+    auto j = *test::open_journal(dir.str(), keyed);
     append_sync(*j, {make("oxi-1", 1), make("oxi-2", 1, 88, "P-9")});
   }
-  auto j = *journal::open(dir.str());
+  auto j = *test::open_journal(dir.str(), keyed);
   CHECK(count_all(*j) == 2);
   auto res = append_sync(*j, {make("oxi-2", 1)});
   CHECK(res.duplicates == 1);
 }
 
 TEST_CASE("a second open of the same data directory is refused as unavailable") {
+  ALERT_BOTH_LAYOUTS();
   test::temp_dir dir;
-  auto first = journal::open(dir.str());
+  auto first = test::open_journal(dir.str(), keyed);
   REQUIRE(first.has_value());
-  auto second = journal::open(dir.str());
+  auto second = test::open_journal(dir.str(), keyed);
   REQUIRE_FALSE(second.has_value());
   CHECK(second.code() == errc::unavailable);
   CHECK(second.error().message().find("in use") != std::string::npos);
 }
 
 TEST_CASE("an append beyond the pending limit is refused as overloaded, not dropped") {
+  ALERT_BOTH_LAYOUTS();
   test::temp_dir dir;
   journal_options opts;
   opts.max_pending_readings = 8;
-  auto j = *journal::open(dir.str(), opts);
+  auto j = *test::open_journal(dir.str(), keyed, opts);
   std::promise<void> release;
   auto released = release.get_future().share();
   std::atomic<bool> in_completion{false};
@@ -169,8 +178,9 @@ TEST_CASE("an append beyond the pending limit is refused as overloaded, not drop
 }
 
 TEST_CASE("close completes every queued append before it returns") {
+  ALERT_BOTH_LAYOUTS();
   test::temp_dir dir;
-  auto j = *journal::open(dir.str());
+  auto j = *test::open_journal(dir.str(), keyed);
   std::atomic<int> completed{0};
   for (std::uint64_t i = 0; i < 50; ++i)
     REQUIRE(j->append({make("oxi-1", i)}, 1, [&](append_result&& r, std::vector<reading>&&) {
@@ -182,8 +192,9 @@ TEST_CASE("close completes every queued append before it returns") {
 }
 
 TEST_CASE("concurrent appends from many threads are all journaled exactly once") {
+  ALERT_BOTH_LAYOUTS();
   test::temp_dir dir;
-  auto j = *journal::open(dir.str());
+  auto j = *test::open_journal(dir.str(), keyed);
   constexpr int threads = 4, per_thread = 200;
   std::atomic<std::uint64_t> accepted{0};
   std::atomic<int> done{0};
@@ -242,12 +253,13 @@ TEST_CASE("a data directory that cannot be created is an io error naming it") {
 }
 
 TEST_CASE("readings that completions move away still leave the pending count") {
+  ALERT_BOTH_LAYOUTS();
   // Regression: the pending count was taken after the completions had moved the readings
   // out, so it only grew and every append was refused as overloaded after that many.
   test::temp_dir dir;
   journal_options opts;
   opts.max_pending_readings = 10;
-  auto j = *journal::open(dir.str(), opts);
+  auto j = *test::open_journal(dir.str(), keyed, opts);
   for (std::uint64_t i = 0; i < 50; ++i) {
     std::promise<void> done;
     auto f = done.get_future();
@@ -264,8 +276,9 @@ TEST_CASE("readings that completions move away still leave the pending count") {
 }
 
 TEST_CASE("the largest seq does not wrap the late-reading bookkeeping") {
+  ALERT_BOTH_LAYOUTS();
   test::temp_dir dir;
-  auto j = *journal::open(dir.str());
+  auto j = *test::open_journal(dir.str(), keyed);
   append_sync(*j, {make("oxi-1", UINT64_MAX)});
   append_sync(*j, {make("oxi-1", 5)});
   auto late = *j->late_readings(*device_id::make("oxi-1"), UINT64_MAX);
@@ -309,14 +322,14 @@ struct raw_db {
   rocksdb::ColumnFamilyHandle* audit = nullptr;
 };
 
-void write_audit_log(const std::string& dir) {
-  auto j = *journal::open(dir);
+void write_audit_log(const std::string& dir, bool keyed = false) {
+  auto j = *test::open_journal(dir, keyed);
   for (int i = 0; i < 5; ++i)
     REQUIRE(j->append_audit(1000 + i, "nurse.kim", "ack", "d/oxi-1/spo2_low/" + std::to_string(i), "ok").is_ok());
 }
 
-journal::audit_check verify(const std::string& dir) {
-  auto j = *journal::open(dir);
+journal::audit_check verify(const std::string& dir, bool keyed = false) {
+  auto j = *test::open_journal(dir, keyed);
   auto c = j->verify_audit();
   REQUIRE(c.has_value());
   return *c;
@@ -324,10 +337,11 @@ journal::audit_check verify(const std::string& dir) {
 }  // namespace
 
 TEST_CASE("an untouched audit log verifies, continues after a restart, and lists its records") {
+  ALERT_BOTH_LAYOUTS();
   test::temp_dir dir;
-  write_audit_log(dir.str());
+  write_audit_log(dir.str(), keyed);
   {
-    auto j = *journal::open(dir.str());
+    auto j = *test::open_journal(dir.str(), keyed);
     REQUIRE(j->append_audit(2000, "node", "rules-reload", "rules.yaml", "ok").is_ok());  // after a reopen
     auto last = *j->audit(2);
     REQUIRE(last.size() == 2);
@@ -336,7 +350,7 @@ TEST_CASE("an untouched audit log verifies, continues after a restart, and lists
     CHECK(last[1].action == "rules-reload");
     CHECK(last[1].actor == "node");
   }
-  auto c = verify(dir.str());
+  auto c = verify(dir.str(), keyed);
   CHECK(c.ok);
   CHECK(c.records == 6);
   CHECK(c.head.size() == 64);
@@ -390,9 +404,63 @@ TEST_CASE("changing, deleting or reordering one audit record makes verify fail a
   }
 }
 
-TEST_CASE("node events are found by entity prefix and newest first by kind without reading them all") {
+TEST_CASE("with data keys, changing, deleting or reordering one sealed audit record fails verify there") {
   test::temp_dir dir;
-  auto j = *journal::open(dir.str());
+  write_audit_log(dir.str(), true);
+  SECTION("untouched") {
+    auto c = verify(dir.str(), true);
+    CHECK(c.ok);
+    CHECK(c.records == 5);
+  }
+  SECTION("changed") {
+    {
+      raw_db raw{dir.str()};
+      auto v = raw.get(2);
+      CHECK(v.find("nurse.kim") == std::string::npos);  // sealed
+      v[v.size() / 2] ^= 1;
+      raw.put(2, v);
+    }
+    auto c = verify(dir.str(), true);
+    CHECK_FALSE(c.ok);
+    CHECK(c.first_broken == 2);
+    CHECK(c.reason.find("changed") != std::string::npos);
+    // Listing the log reports it too.
+    auto j = *test::open_journal(dir.str(), true);
+    CHECK(j->audit(10).code() == errc::corruption);
+  }
+  SECTION("deleted") {
+    { raw_db{dir.str()}.erase(1); }
+    auto c = verify(dir.str(), true);
+    CHECK_FALSE(c.ok);
+    CHECK(c.first_broken == 1);
+    CHECK(c.reason.find("missing") != std::string::npos);
+  }
+  SECTION("reordered") {
+    {
+      raw_db raw{dir.str()};
+      auto a = raw.get(3), b = raw.get(4);
+      raw.put(3, b);
+      raw.put(4, a);
+    }
+    auto c = verify(dir.str(), true);
+    CHECK_FALSE(c.ok);
+    CHECK(c.first_broken == 3);
+  }
+  SECTION("copied over another record") {
+    {
+      raw_db raw{dir.str()};
+      raw.put(1, raw.get(0));
+    }
+    auto c = verify(dir.str(), true);
+    CHECK_FALSE(c.ok);
+    CHECK(c.first_broken == 1);
+  }
+}
+
+TEST_CASE("node events about an alert are its own and its pages' through the entity index") {
+  ALERT_BOTH_LAYOUTS();
+  test::temp_dir dir;
+  auto j = *test::open_journal(dir.str(), keyed);
   const std::string a = "d/oxi-1/spo2_low/1", b = "d/oxi-1/spo2_low/10";
   REQUIRE(j->write_snapshot_and_events("", std::nullopt,
                                        {{1, "page_sent", a + "@0.0/nurse", "send 1"},
@@ -401,12 +469,18 @@ TEST_CASE("node events are found by entity prefix and newest first by kind witho
                                         {4, "alert_acknowledged", a, "by nurse.kim"}})
               .is_ok());
   REQUIRE(j->append_event(5, "restart", "d/oxi-2", "crash").is_ok());
-  auto pages = *j->events_about(a + "@");
-  REQUIRE(pages.size() == 2);
-  CHECK(pages[0].kind == "page_sent");
-  CHECK(pages[1].kind == "page_status");
-  auto about_a = *j->events_about(a);  // a prefix: alert 10's events match too
-  CHECK(about_a.size() == 4);
+  auto about_a = *j->events_about(a);  // not alert 10's, whose id a is a prefix of
+  REQUIRE(about_a.size() == 3);
+  CHECK(about_a[0].kind == "page_sent");
+  CHECK(about_a[0].entity == a + "@0.0/nurse");
+  CHECK(about_a[1].kind == "page_status");
+  CHECK(about_a[2].kind == "alert_acknowledged");
+  CHECK(about_a[2].entity == a);
+  auto about_b = *j->events_about(b);
+  REQUIRE(about_b.size() == 1);
+  CHECK(about_b[0].at == 2);
+  CHECK(j->events_about("d/oxi-1/spo2_low")->empty());  // a prefix only: not an exact subject
+  CHECK(j->events_about("d/oxi-2")->size() == 1);
   auto recent = *j->recent_events(2, "");
   REQUIRE(recent.size() == 2);
   CHECK(recent[0].at == 4);
@@ -415,4 +489,50 @@ TEST_CASE("node events are found by entity prefix and newest first by kind witho
   REQUIRE(sent.size() == 2);
   CHECK(sent[0].at == 1);
   CHECK(sent[1].at == 2);
+}
+
+TEST_CASE("events about an alert whose device id holds an at sign are found by the whole alert id") {
+  ALERT_BOTH_LAYOUTS();
+  test::temp_dir dir;
+  auto j = *test::open_journal(dir.str(), keyed);
+  const std::string a = "d/bed@4/spo2_low/1";
+  REQUIRE(j->append_event(1, "page_sent", a + "@0.0/nurse@ward", "send 1").is_ok());
+  REQUIRE(j->append_event(2, "alert_acknowledged", a, "by nurse.kim").is_ok());
+  REQUIRE(j->append_event(3, "page_sent", "d/bed@40/spo2_low/1@0.0/nurse", "send 1").is_ok());
+  auto about = *j->events_about(a);
+  REQUIRE(about.size() == 2);
+  CHECK(about[0].at == 1);
+  CHECK(about[1].at == 2);
+  CHECK(j->events_about(a + "@0.0/nurse@ward")->size() == 1);
+  CHECK(j->events_about("d/bed")->size() == 3);  // "d/bed" + "@4/..." and "@40/...": about it as well
+}
+
+TEST_CASE("snapshots are found by kind and by longer prefixes under their own keys") {
+  ALERT_BOTH_LAYOUTS();
+  test::temp_dir dir;
+  auto j = *test::open_journal(dir.str(), keyed);
+  REQUIRE(j->put_snapshot("x/d/oxi-1/spo2_low/1", "one").is_ok());
+  REQUIRE(j->put_snapshot("x/d/oxi-2/spo2_low/1", "two").is_ok());
+  REQUIRE(j->put_snapshot("x/p/P-1/news2/1", "three").is_ok());
+  REQUIRE(j->put_snapshot("d/oxi-1", "device").is_ok());
+  REQUIRE(j->put_snapshot("n/silences", "silences").is_ok());
+  REQUIRE(j->write_snapshot_and_events("xy/1", std::string{"other kind"}, {}).is_ok());
+  auto scan = [&](const std::string& prefix) {
+    std::map<std::string, std::string> found;
+    REQUIRE(j->for_each_snapshot(prefix, [&](const std::string& k, const std::string& v) { found[k] = v; }).is_ok());
+    return found;
+  };
+  CHECK(scan("x/") == std::map<std::string, std::string>{{"x/d/oxi-1/spo2_low/1", "one"},
+                                                         {"x/d/oxi-2/spo2_low/1", "two"},
+                                                         {"x/p/P-1/news2/1", "three"}});
+  CHECK(scan("x/d/") == std::map<std::string, std::string>{{"x/d/oxi-1/spo2_low/1", "one"},
+                                                           {"x/d/oxi-2/spo2_low/1", "two"}});
+  CHECK(scan("x").size() == 4);
+  CHECK(scan("").size() == 6);
+  CHECK(**j->get_snapshot("d/oxi-1") == "device");
+  CHECK(**j->get_snapshot("n/silences") == "silences");
+  CHECK_FALSE(j->get_snapshot("d/oxi-2")->has_value());
+  REQUIRE(j->delete_snapshot("x/d/oxi-2/spo2_low/1").is_ok());
+  REQUIRE(j->write_snapshot_and_events("x/p/P-1/news2/1", std::nullopt, {}).is_ok());
+  CHECK(scan("x/").size() == 1);
 }

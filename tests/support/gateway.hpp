@@ -9,6 +9,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "cluster/curve.hpp"
 #include "cluster/pager_wire.hpp"
 
 namespace alert::test {
@@ -21,9 +22,10 @@ struct gateway {
   std::set<std::string> shown;  // page ids, as a gateway deduplicates them
 
   gateway(zmq::context_t& ctx, const std::string& endpoint, const std::string& name,
-          std::vector<std::string> targets)
+          std::vector<std::string> targets, const cluster::client_security& security = {})
       : sock(ctx, zmq::socket_type::dealer) {
     sock.set(zmq::sockopt::linger, 0);
+    cluster::apply_client(sock, security);
     sock.connect(endpoint);
     sock.send(zmq::buffer(wire::encode_hello({name, std::move(targets)})), zmq::send_flags::none);
     REQUIRE(poll_until([&] { return welcomed; }));
