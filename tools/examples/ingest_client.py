@@ -96,15 +96,33 @@ def demo_readings(now_ms):
     ]
 
 
+def key_field(path, name):
+    """The `name = "Z85"` line of a key file written by `alertctl keygen`."""
+    with open(path, encoding="ascii") as f:
+        for line in f:
+            field, _, value = line.partition("=")
+            if field.strip() == name:
+                return value.strip().strip('"').encode("ascii")
+    raise ValueError(f"{path} has no {name} line")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Send a demo telemetry batch to alertd.")
     parser.add_argument("--endpoint", default="tcp://127.0.0.1:7600", help="the node's ingest endpoint")
     parser.add_argument("--timeout-ms", type=int, default=2000, help="wait for a reply before resending")
     parser.add_argument("--attempts", type=int, default=3, help="sends of the batch in all")
+    parser.add_argument("--key", help="this integrator's CURVE key pair (alertctl keygen)")
+    parser.add_argument("--server-key", help="the node's public key (its .pub file)")
     args = parser.parse_args(argv)
+    if bool(args.key) != bool(args.server_key):
+        parser.error("CURVE needs both --key and --server-key")
 
     socket = zmq.Context.instance().socket(zmq.DEALER)
     socket.setsockopt(zmq.LINGER, 0)  # do not hang on exit when the node is down
+    if args.key:  # CURVE, as every node runs unless it is a plaintext test bench
+        socket.curve_publickey = key_field(args.key, "public-key")
+        socket.curve_secretkey = key_field(args.key, "secret-key")
+        socket.curve_serverkey = key_field(args.server_key, "public-key")
     socket.connect(args.endpoint)
     now_ms = int(time.time() * 1000)
     try:
