@@ -1,6 +1,7 @@
 #include "actors/node.hpp"
 
 #include <atomic>
+#include <mutex>
 #include <unordered_map>
 #include <zmq.hpp>
 
@@ -50,45 +51,67 @@ private:
   caf::actor host_;
 };
 
-// Logs and audits what the ZAP handler decides. A refused key retries at every reconnect,
-// so it is audited once a minute per key and endpoint, with the count since the last record.
-class auth_reporter {
+// Writes security audit records without letting a flood of refusals flood the log (or stall
+// the thread that writes them: each record is a synced write). A record is written at most
+// once per `per_key_ms` for one key (who, action, endpoint); records of unknown keys, which
+// anyone can make up by the thousand, also at most once per second all together. A record
+// counts the attempts since the one before it for the same key. Thread-safe: the ZAP and
+// I/O threads call it.
+class audit_throttle {
 public:
-  auth_reporter(storage::journal& j, const time_source& clock) : journal_(j), clock_(clock) {}
+  audit_throttle(storage::journal& j, const time_source& clock) : journal_(j), clock_(clock) {}
 
-  void operator()(const cluster::auth_event& ev) {
-    const std::string endpoint{to_string(ev.endpoint)};
-    const std::string who = ev.name.empty() ? "key:" + ev.public_key : ev.name;
-    if (ev.ok) {
-      log(log_level::info, "security", "authenticated", {{"who", who}, {"endpoint", endpoint}, {"address", ev.address}});
-      (void)journal_.append_audit(clock_.now(), who, "authenticate", endpoint + " from " + ev.address, "ok");
-      return;
-    }
+  void operator()(const std::string& who, const std::string& action, const std::string& subject,
+                  const std::string& outcome, const std::string& key, std::int64_t per_key_ms, bool unknown_key) {
     const epoch_ms now = clock_.now();
-    auto& r = refused_[who + "|" + endpoint];
-    ++r.count;
-    if (r.last != 0 && now - r.last < 60'000) return;
-    log(log_level::warn, "security", "authentication_refused",
-        {{"who", who}, {"endpoint", endpoint}, {"address", ev.address}, {"reason", ev.reason},
-         {"attempts", std::to_string(r.count)}});
-    (void)journal_.append_audit(now, who, "authenticate",
-                                endpoint + " from " + ev.address + " (" + ev.reason + "; " + std::to_string(r.count) +
-                                    " attempt" + (r.count == 1 ? "" : "s") + ")",
-                                "unauthorized");
-    r.last = now;
-    r.count = 0;
-    if (refused_.size() > 10'000) refused_.clear();  // a bound, not a policy: it only thins records
+    std::uint64_t attempts;
+    {
+      std::lock_guard<std::mutex> lock{mutex_};
+      if (seen_.size() > 10'000) seen_.clear();  // a bound on memory; it only thins records
+      auto& r = seen_[key];
+      ++r.count;
+      if (r.last != 0 && now - r.last < per_key_ms) return;
+      if (unknown_key && last_unknown_ != 0 && now - last_unknown_ < unknown_keys_ms) return;
+      attempts = r.count;
+      r.last = now;
+      r.count = 0;
+      if (unknown_key) last_unknown_ = now;
+    }
+    (void)journal_.append_audit(now, who, action,
+                                attempts > 1 ? subject + " (" + std::to_string(attempts) + " attempts)" : subject,
+                                outcome);
   }
 
 private:
-  struct refusals {
+  static constexpr std::int64_t unknown_keys_ms = 1000;
+  struct entry {
     epoch_ms last = 0;
     std::uint64_t count = 0;
   };
   storage::journal& journal_;
   const time_source& clock_;
-  std::unordered_map<std::string, refusals> refused_;  // the ZAP thread only
+  std::mutex mutex_;
+  std::unordered_map<std::string, entry> seen_;
+  epoch_ms last_unknown_ = 0;
 };
+
+// Logs and audits what the ZAP handler decides: every authentication that succeeds (one per
+// connection), and refusals through the throttle (a refused client retries at every
+// reconnect, and anyone may try a new random key each time).
+void report_auth(audit_throttle& audit, storage::journal& journal, const time_source& clock,
+                 const cluster::auth_event& ev) {
+  const std::string endpoint{to_string(ev.endpoint)};
+  const std::string who = ev.name.empty() ? "key:" + ev.public_key : ev.name;
+  if (ev.ok) {
+    log(log_level::info, "security", "authenticated", {{"who", who}, {"endpoint", endpoint}, {"address", ev.address}});
+    (void)journal.append_audit(clock.now(), who, "authenticate", endpoint + " from " + ev.address, "ok");
+    return;
+  }
+  log(log_level::warn, "security", "authentication_refused",
+      {{"who", who}, {"endpoint", endpoint}, {"address", ev.address}, {"reason", ev.reason}});
+  audit(who, "authenticate", endpoint + " from " + ev.address + " (" + ev.reason + ")", "unauthorized",
+        who + "|" + endpoint, 60'000, ev.name.empty());
+}
 
 }  // namespace
 
@@ -159,13 +182,14 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
       if (!list) return list.error();
       p->security.access = std::make_shared<cluster::access_holder>(std::move(*list));
       p->security.secret_key = own->secret_key;
-      p->security.on_denied = [j = p->journal.get(), c = &clock](const std::string& who, const std::string& action,
-                                                                 const std::string& subject) {
-        (void)j->append_audit(c->now(), who, action, subject, "unauthorized");
+      auto throttle = std::make_shared<audit_throttle>(*p->journal, clock);
+      p->security.on_denied = [throttle](const std::string& who, const std::string& action,
+                                         const std::string& subject) {
+        (*throttle)(who, action, subject, "unauthorized", who + "|" + action, 1000, false);
       };
-      auto zap = cluster::zap_handler::start(p->ctx, p->security.access,
-                                             [r = std::make_shared<auth_reporter>(*p->journal, clock)](
-                                                 const cluster::auth_event& ev) { (*r)(ev); });
+      auto zap = cluster::zap_handler::start(
+          p->ctx, p->security.access,
+          [throttle, j = p->journal.get(), c = &clock](const cluster::auth_event& ev) { report_auth(*throttle, *j, *c, ev); });
       if (!zap) return zap.error();
       p->zap = std::move(*zap);
       log(log_level::info, "security", "curve_on",
@@ -351,6 +375,7 @@ status node::reload_access() {
   }
   const auto keys = (*list)->size();
   impl_->security.access->set(std::move(*list));
+  impl_->pager->recheck_access();
   log(log_level::info, "security", "access_reloaded", {{"keys", std::to_string(keys)}, {"access", impl_->opts.access_file}});
   return {};
 }

@@ -84,7 +84,7 @@ struct control_server::impl {
       return;
     }
     // The peer's metadata rides on the frames it sent, not on the ROUTER's identity frame.
-    auto sender = peer_of(parts[0], opts.security);
+    auto sender = peer_of(parts[0], opts.security, endpoint_kind::control);
     const auto* data = static_cast<const char*>(parts[0].data());
     const auto size = parts[0].size();
     const auto id = wire::peek_control_request_id(data, size).value_or(0);

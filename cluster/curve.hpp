@@ -93,14 +93,15 @@ struct server_security {
 /// before it binds (nothing when !sec.enabled()).
 void apply_server(zmq::socket_t& socket, const server_security& sec, endpoint_kind kind);
 
-/// The party behind a received message, when CURVE is on: the name the ZAP handler gave its
-/// key, looked up again in the access list (a key removed by a reload is nobody). Nothing
-/// when plaintext, or when the party is gone from the list.
+/// The party behind a received message (a frame the peer sent, not the ROUTER's identity
+/// frame), when CURVE is on: its key, looked up again in the access list in force, and
+/// admitted only if its role may still use `endpoint` (a key removed or given another role
+/// by a reload is nobody). Nothing when plaintext, or when the party is not admitted now.
 struct peer {
   std::shared_ptr<const access_list> list;  ///< keeps `who` alive
   const principal* who = nullptr;
 };
-std::optional<peer> peer_of(zmq::message_t& frame, const server_security& sec);
+std::optional<peer> peer_of(zmq::message_t& frame, const server_security& sec, endpoint_kind endpoint);
 
 /// One authentication the ZAP handler decided.
 struct auth_event {

@@ -118,7 +118,7 @@ struct ingest_server::impl {
       if (!socket.recv(msg)) return true;  // cannot happen: ZeroMQ delivers messages whole
     }
     // The peer's metadata rides on the frames it sent, not on the ROUTER's identity frame.
-    auto sender = peer_of(msg, opts.security);
+    auto sender = peer_of(msg, opts.security, endpoint_kind::ingest);
     requests.fetch_add(1, std::memory_order_relaxed);
     if (envelope.empty()) return true;  // ROUTER always adds an identity; nothing to answer
     if (frames > max_envelope_frames + 1) {

@@ -11,6 +11,7 @@
 #include <thread>
 #include <zmq.hpp>
 
+#include "engine/escalation.hpp"
 #include "engine/log.hpp"
 
 namespace alert::cluster {
@@ -25,6 +26,7 @@ struct pager_server::impl {
   struct gateway {
     std::string name;
     std::vector<std::string> targets;
+    std::string key;  // with CURVE: the Z85 key it authenticated with
   };
   struct outgoing {
     std::string identity;
@@ -98,6 +100,37 @@ struct pager_server::impl {
 
   void reply_now(const std::string& identity, std::string payload) { send({identity, std::move(payload)}); }
 
+  // Forgets the gateway on connection `identity`, if any: no more pages go to it.
+  void forget(const std::string& identity, const char* why) {
+    std::string name;
+    {
+      std::lock_guard<std::mutex> lock{mutex};
+      auto it = gateways.find(identity);
+      if (it == gateways.end()) return;
+      name = it->second.name;
+      gateways.erase(it);
+    }
+    log(log_level::warn, "pager", "gateway_dropped", {{"gateway", name}, {"why", why}});
+    if (events.on_gone) events.on_gone(name);
+  }
+
+  void deny(const std::string& who, const std::string& action, const std::string& subject) {
+    if (!opts.security.on_denied) return;
+    try {
+      opts.security.on_denied(who, action, subject);
+    } catch (const std::exception& e) {
+      log(log_level::error, "pager", "denial_report_failed", {{"error", e.what()}});
+    }
+  }
+
+  // With CURVE: refuses (and forgets) a connection whose key is no longer admitted.
+  bool admitted(const std::string& identity, const std::optional<peer>& sender) {
+    if (!opts.security.enabled() || sender) return true;
+    forget(identity, "key no longer admitted");
+    reply_now(identity, wire::encode_error({errc::unauthorized, "this key is no longer in the node's access list"}));
+    return false;
+  }
+
   void receive_one(zmq::message_t& first) {
     std::string identity{static_cast<const char*>(first.data()), first.size()};
     std::vector<zmq::message_t> parts;
@@ -114,7 +147,7 @@ struct pager_server::impl {
     }
     auto& frame = parts[0];
     // The peer's metadata rides on the frames it sent, not on the ROUTER's identity frame.
-    auto sender = peer_of(frame, opts.security);
+    auto sender = peer_of(frame, opts.security, endpoint_kind::pager);
     if (frame.size() > opts.max_message_bytes) {
       reply_now(identity, wire::encode_error({errc::too_large, "message larger than " +
                                                                    std::to_string(opts.max_message_bytes) + " bytes"}));
@@ -126,22 +159,17 @@ struct pager_server::impl {
       return;
     }
     if (auto* hello = std::get_if<wire::pager_hello>(&*msg)) {
+      std::string key;
       if (opts.security.enabled()) {
         // The key says who the gateway is; the targets it claims must be its own.
-        if (!sender) {
-          reply_now(identity, wire::encode_error({errc::unauthorized, "this key is no longer in the node's access list"}));
-          return;
-        }
+        if (!admitted(identity, sender)) return;
         hello->gateway = sender->who->name;
+        key = sender->who->public_key;
         for (const auto& t : hello->targets)
           if (!matches_any(sender->who->targets, t)) {
             log(log_level::warn, "pager", "hello_denied", {{"gateway", hello->gateway}, {"target", t}});
-            if (opts.security.on_denied) {
-              try {
-                opts.security.on_denied(hello->gateway, "gateway-hello", t);
-              } catch (const std::exception&) {
-              }
-            }
+            forget(identity, "hello for a target not its own");
+            deny(hello->gateway, "gateway-hello", t);
             reply_now(identity, wire::encode_error({errc::unauthorized, "key '" + hello->gateway +
                                                                             "' may not serve target '" + t + "'"}));
             return;
@@ -154,7 +182,7 @@ struct pager_server::impl {
         std::lock_guard<std::mutex> lock{mutex};
         auto it = gateways.find(identity);
         news = it == gateways.end() || it->second.name != hello->gateway || it->second.targets != hello->targets;
-        if (news) gateways[identity] = gateway{hello->gateway, hello->targets};
+        if (news) gateways[identity] = gateway{hello->gateway, hello->targets, key};
       }
       reply_now(identity, wire::encode_welcome({hello->gateway, hello->targets}));
       if (!news) return;
@@ -165,14 +193,29 @@ struct pager_server::impl {
       return;
     }
     const auto& st = std::get<wire::pager_status>(*msg);
+    if (!admitted(identity, sender)) return;
     std::string name;
+    bool serves = false;
+    const auto target = page_target(st.page_id);
     {
       std::lock_guard<std::mutex> lock{mutex};
       auto it = gateways.find(identity);
-      if (it != gateways.end()) name = it->second.name;
+      if (it != gateways.end()) {
+        name = it->second.name;
+        for (const auto& t : it->second.targets) serves = serves || t == "*" || t == target;
+      }
     }
     if (name.empty()) {
       reply_now(identity, wire::encode_error({errc::unauthorized, "say hello before sending statuses"}));
+      return;
+    }
+    // A gateway answers only for pages of its own targets: it cannot accept (and so stop)
+    // another team's escalation.
+    if (opts.security.enabled() && (!serves || !matches_any(sender->who->targets, target))) {
+      log(log_level::warn, "pager", "status_denied", {{"gateway", name}, {"page", st.page_id}});
+      deny(name, "page-status", st.page_id);
+      reply_now(identity, wire::encode_error({errc::unauthorized, "gateway '" + name + "' does not serve the target of page '" +
+                                                                      st.page_id + "'"}));
       return;
     }
     if (events.on_status) events.on_status(name, st);
@@ -237,6 +280,30 @@ std::size_t pager_server::send_page(const wire::pager_page& page) {
 
 std::size_t pager_server::send_cancel(const std::string& target, const wire::pager_cancel& cancel) {
   return impl_->queue_for(target, wire::encode_cancel(cancel));
+}
+
+void pager_server::recheck_access() {
+  if (!impl_->opts.security.enabled()) return;
+  auto list = impl_->opts.security.access->get();
+  std::vector<std::string> dropped;
+  {
+    std::lock_guard<std::mutex> lock{impl_->mutex};
+    for (auto it = impl_->gateways.begin(); it != impl_->gateways.end();) {
+      const principal* who = list ? list->by_key(it->second.key) : nullptr;
+      bool ok = who && may_connect(who->what, endpoint_kind::pager);
+      for (const auto& t : it->second.targets) ok = ok && matches_any(who->targets, t);
+      if (ok) {
+        ++it;
+        continue;
+      }
+      dropped.push_back(it->second.name);
+      it = impl_->gateways.erase(it);
+    }
+  }
+  for (const auto& name : dropped) {
+    log(log_level::warn, "pager", "gateway_dropped", {{"gateway", name}, {"why", "access file reloaded"}});
+    if (impl_->events.on_gone) impl_->events.on_gone(name);
+  }
 }
 
 std::vector<std::string> pager_server::gateways() const {

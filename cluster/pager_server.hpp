@@ -57,6 +57,10 @@ public:
   /// Queues a cancel for every gateway serving `target`; returns how many.
   std::size_t send_cancel(const std::string& target, const wire::pager_cancel& cancel);
 
+  /// With CURVE, after the access list was replaced: forgets every gateway whose key is no
+  /// longer admitted or whose targets are no longer all its own (no more pages go to it).
+  void recheck_access();
+
   /// Names of the gateways that said hello and have not been found gone.
   std::vector<std::string> gateways() const;
 

@@ -134,7 +134,10 @@ std::string describe(const YAML::Node& n) {
   switch (n.Type()) {
     case YAML::NodeType::Sequence: return "a list";
     case YAML::NodeType::Map: return "a map";
-    case YAML::NodeType::Scalar: return quoted(n.Scalar());
+    // A long text is not repeated: a file that is not a rules file (a key file, say) must
+    // not come back in a problem message.
+    case YAML::NodeType::Scalar:
+      return n.Scalar().size() <= 40 ? quoted(n.Scalar()) : "a text of " + std::to_string(n.Scalar().size()) + " characters";
     default: return "nothing";
   }
 }

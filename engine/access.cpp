@@ -10,9 +10,10 @@ constexpr std::array<std::string_view, 6> role_names{"integrator", "gateway", "o
 constexpr std::array<std::string_view, 4> endpoint_names{"ingest", "pager", "control", "peer"};
 
 // Commands that only read. Clinicians and auditors may run them; the audit log itself is for
-// auditors and operators.
-constexpr std::array<std::string_view, 10> read_commands{"status", "health", "alerts", "alert", "silences", "device",
-                                                         "patient", "events", "readings", "rules-check"};
+// auditors and operators. `rules-check` is not among them: it reads a file named by the
+// caller, which only an operator may do.
+constexpr std::array<std::string_view, 9> read_commands{"status", "health", "alerts", "alert", "silences", "device",
+                                                        "patient", "events", "readings"};
 constexpr std::array<std::string_view, 4> clinical_actions{"ack", "resolve", "silence", "unsilence"};
 constexpr std::array<std::string_view, 2> audit_commands{"audit", "audit-verify"};
 
@@ -71,7 +72,7 @@ bool may_connect(role r, endpoint_kind e) noexcept {
 
 bool may_run(role r, std::string_view cmd) noexcept {
   const bool known = in(read_commands, cmd) || in(clinical_actions, cmd) || in(audit_commands, cmd) ||
-                     cmd == "rules-reload" || cmd == "release";
+                     cmd == "rules-check" || cmd == "rules-reload" || cmd == "release";
   if (!known) return false;
   switch (r) {
     case role::operator_: return true;

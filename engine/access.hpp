@@ -47,9 +47,10 @@ bool matches_any(const std::vector<std::string>& patterns, std::string_view id) 
 bool may_connect(role r, endpoint_kind e) noexcept;
 
 /// Whether role `r` may run the control command `cmd`. Operators run everything; clinicians
-/// read and act on alerts (ack, resolve, silence) but do not change the node (rules reload,
-/// release) or read the audit log; auditors read everything, the audit log included, and
-/// act on nothing; nodes read status and health. Unknown commands: false.
+/// read and act on alerts (ack, resolve, silence) but do not change the node (rules check
+/// and reload, release) or read the audit log; auditors read everything, the audit log
+/// included, and act on nothing; nodes read status and health. `rules-check` reads a file
+/// the caller names, so it is for operators only. Unknown commands: false.
 bool may_run(role r, std::string_view cmd) noexcept;
 
 /// The parties a node knows, by public key and by name.

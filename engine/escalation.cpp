@@ -109,6 +109,13 @@ std::string page_id(const std::string& alert_id, unsigned level, unsigned repeat
   return alert_id + "@" + std::to_string(level) + "." + std::to_string(repeat) + "/" + target;
 }
 
+std::string_view page_target(std::string_view id) noexcept {
+  const auto at = id.rfind('@');
+  const auto slash = id.rfind('/');
+  if (at == std::string_view::npos || slash == std::string_view::npos || slash < at) return {};
+  return id.substr(slash + 1);
+}
+
 escalation_state start_escalation(const escalation_policy& policy, const alert_record& a, epoch_ms now,
                                   std::vector<escalation_action>& out) {
   escalation_state st;

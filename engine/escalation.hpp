@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/rules.hpp"
@@ -56,6 +57,8 @@ struct escalation_config {
 /// always gets the same id, so a gateway can deduplicate redeliveries and a node that
 /// resumes after a crash never pages the same step under a new id.
 std::string page_id(const std::string& alert_id, unsigned level, unsigned repeat, const std::string& target);
+/// The target a page id names (what follows its last '/'); empty when it names none.
+std::string_view page_target(std::string_view page_id) noexcept;
 
 /// What a gateway reported about a page.
 enum class page_status : std::uint8_t { sent, received, delivered, read, accepted, rejected, cancelled };

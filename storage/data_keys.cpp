@@ -154,7 +154,8 @@ result<std::shared_ptr<const data_keys>> parse_key_file(const std::string& path,
     } else {
       std::uint32_t id = 0;
       if (!parse_id(words[0], id))
-        return config(where + "`" + std::string{words[0]} + "` is neither `index` nor a key id from 1 to 4294967295");
+        return config(where + (words[0].size() <= 12 ? "`" + std::string{words[0]} + "`" : std::string{"the first word"}) +
+                      " is neither `index` nor a key id from 1 to 4294967295");
       if (!keys->data.emplace(id, key).second) return config(where + "key id " + std::to_string(id) + " appears twice");
     }
     OPENSSL_cleanse(key.data(), key.size());

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <iostream>
 #include <sstream>
@@ -352,7 +353,8 @@ int print_audit_verify(const value& r) {
 
 struct outcome {
   bool answered = false;
-  bool key_refused = false;  // the node refused the CURVE handshake
+  bool key_refused = false;       // the node refused our key (ZAP)
+  bool handshake_failed = false;  // the CURVE handshake broke off before the node could tell
   alert::wire::control_reply reply;
 };
 
@@ -365,8 +367,14 @@ outcome ask(const std::string& endpoint, const alert::cluster::client_security& 
   // Watches the handshake: a node that refuses this key answers nothing, and saying so
   // beats waiting out the timeout.
   zmq::socket_t monitor{ctx, zmq::socket_type::pair};
-  const bool watching = security.enabled() &&
-                        zmq_socket_monitor(sock.handle(), "inproc://alertctl-monitor", ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == 0;
+  const bool watching =
+      security.enabled() &&
+      zmq_socket_monitor(sock.handle(), "inproc://alertctl-monitor",
+                         ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                             ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+                             ZMQ_EVENT_DISCONNECTED) == 0;
+  bool handshake_done = false;
+  int dropped_in_handshake = 0;
   if (watching) monitor.connect("inproc://alertctl-monitor");
   sock.connect(endpoint);
   alert::wire::control_request req;
@@ -381,11 +389,25 @@ outcome ask(const std::string& endpoint, const alert::cluster::client_security& 
     zmq::pollitem_t items[2] = {{sock.handle(), 0, ZMQ_POLLIN, 0}, {monitor.handle(), 0, ZMQ_POLLIN, 0}};
     if (zmq::poll(items, watching ? 2 : 1, left) == 0) continue;
     if (watching && (items[1].revents & ZMQ_POLLIN)) {
-      zmq::message_t event;
-      if (monitor.recv(event, zmq::recv_flags::dontwait)) {
-        outcome refused;
-        refused.key_refused = true;
-        return refused;
+      // A monitor event: 2 bytes of event id and 4 of value, then a frame with the address.
+      zmq::message_t event, address;
+      if (monitor.recv(event, zmq::recv_flags::dontwait) && event.size() >= 2) {
+        if (event.more()) (void)monitor.recv(address);
+        std::uint16_t id;
+        std::memcpy(&id, event.data(), sizeof id);
+        outcome failed;
+        if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) handshake_done = true;
+        if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+          failed.key_refused = true;
+          return failed;
+        }
+        // The node closed the connection in the handshake: it could not read our hello,
+        // which is what a --server-key other than the node's own looks like.
+        if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || id == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL ||
+            (id == ZMQ_EVENT_DISCONNECTED && !handshake_done && ++dropped_in_handshake >= 2)) {
+          failed.handshake_failed = true;
+          return failed;
+        }
       }
     }
     if (!(items[0].revents & ZMQ_POLLIN)) continue;
@@ -393,7 +415,7 @@ outcome ask(const std::string& endpoint, const alert::cluster::client_security& 
     if (!sock.recv(m, zmq::recv_flags::dontwait)) continue;
     auto reply = alert::wire::decode_control_reply(static_cast<const char*>(m.data()), m.size());
     if (!reply || reply->id != req.id) continue;  // not ours (or unreadable): keep waiting
-    return {true, false, std::move(*reply)};
+    return {true, false, false, std::move(*reply)};
   }
 }
 
@@ -622,7 +644,13 @@ int main(int argc, char** argv) {
     if (out.key_refused) {
       std::cerr << "alertctl: the node at " << endpoint
                 << " refused this key: is its public key in the node's access file, with a role that may use "
-                   "the control endpoint (operator, clinician or auditor)? Is --server-key the node's own?\n";
+                   "the control endpoint (operator, clinician or auditor)?\n";
+      return exit_refused;
+    }
+    if (out.handshake_failed) {
+      std::cerr << "alertctl: the node at " << endpoint
+                << " closed the connection during the CURVE handshake: is --server-key the node's own public key"
+                   " (its .pub file), and does the node run with CURVE?\n";
       return exit_refused;
     }
     if (!out.answered) {

@@ -39,15 +39,25 @@ struct keyring {
   std::string keys_dir;
   explicit keyring(test::temp_dir& d) : dir(d), keys_dir(d.sub("keys")) {
     std::filesystem::create_directories(keys_dir);
-    for (const char* name : {"node-1", "ward3", "ward-pagers", "olga", "cara", "aud", "stranger"}) {
+    for (const char* name : {"node-1", "ward3", "ward-pagers", "icu-pagers", "olga", "cara", "aud", "stranger"}) {
       auto kp = cluster::generate_keypair();
       REQUIRE(kp.has_value());
       REQUIRE(cluster::write_key_files(keys_dir, name, *kp));
     }
-    std::ofstream{access_file()} << "version: 1\nkeys:\n"
-                                 << entry("ward3", "integrator", "    devices: [\"w3-*\"]\n")
-                                 << entry("ward-pagers", "gateway", "    targets: [ward-nurse, charge-nurse, rapid-response]\n")
-                                 << entry("olga", "operator") << entry("cara", "clinician") << entry("aud", "auditor");
+    write_access(true);
+  }
+  // The access file; without `with_ward3`, the integrator's entry is gone and the ward's
+  // gateway may serve only ward-nurse.
+  void write_access(bool with_ward3) const {
+    std::ofstream out{access_file() + ".new"};
+    out << "version: 1\nkeys:\n";
+    if (with_ward3) out << entry("ward3", "integrator", "    devices: [\"w3-*\"]\n");
+    out << entry("ward-pagers", "gateway",
+                 with_ward3 ? "    targets: [ward-nurse, charge-nurse]\n" : "    targets: [ward-nurse]\n")
+        << entry("icu-pagers", "gateway", "    targets: [rapid-response]\n") << entry("olga", "operator")
+        << entry("cara", "clinician") << entry("aud", "auditor");
+    out.close();
+    std::filesystem::rename(access_file() + ".new", access_file());
   }
   std::string key(const std::string& name) const { return keys_dir + "/" + name + ".key"; }
   std::string pub(const std::string& name) const { return keys_dir + "/" + name + ".pub"; }
@@ -220,6 +230,13 @@ TEST_CASE("with CURVE an unknown key, or no key at all, gets nothing, and the re
   auto out = ctl.read_all();
   CHECK(ctl.wait() == 1);
   CHECK(out.find("refused this key") != std::string::npos);
+  // The wrong server key: the node cannot read the hello, and alertctl says so at once.
+  test::process wrong{ALERT_ALERTCTL_PATH,
+                      {"--endpoint", n.control, "--key", k.key("olga"), "--server-key", k.pub("stranger"), "status"},
+                      true};
+  auto wrong_out = wrong.read_all();
+  CHECK(wrong.wait() == 1);
+  CHECK(wrong_out.find("is --server-key the node's own public key") != std::string::npos);
 
   // The known keys are let in, and every decision is in the audit log.
   auto status = ask(n.control, k.client("olga"), "status", nullptr);
@@ -296,7 +313,7 @@ TEST_CASE("each control command is allowed or refused by the caller's role, and 
       {"release", wire::value_object{{"id", "d/w3-nothing"}}},
   };
   const std::set<std::string> reads{"status", "health", "alerts", "alert", "silences", "device",
-                                    "patient", "events", "readings", "rules-check"};
+                                    "patient", "events", "readings"};
   const std::set<std::string> clinical{"ack", "resolve", "silence", "unsilence"};
   const std::set<std::string> audit_log{"audit", "audit-verify"};
   const std::map<std::string, std::set<std::string>> allowed{
@@ -338,11 +355,18 @@ TEST_CASE("a gateway is paged over CURVE for its targets and refused for others"
   keyring k{dir};
   secure_node n{k, dir.sub("data"), make_data_keys(dir)};
   zmq::context_t ctx{1};
-  test::gateway gw{ctx, n.pager, "claimed-name", {"ward-nurse", "rapid-response"}, k.client("ward-pagers")};
+  test::gateway icu{ctx, n.pager, "claimed-name", {"rapid-response"}, k.client("icu-pagers")};
   cluster::ingest_client ward3{ctx, ingest_opts(n, k.client("ward3"))};
   REQUIRE(ward3.send(1, {rd("w3-oxi-1", "P-1", "spo2", 84, 1)}).has_value());
-  auto page = gw.page(1);
+  auto page = icu.page(1);
   CHECK(page.alert_id == "d/w3-oxi-1/spo2_low/1");
+  CHECK(page.target == "rapid-response");
+  // The node knows the gateway by its key's name, not by the name its hello claims.
+  auto status = ask(n.control, k.client("olga"), "status", nullptr);
+  REQUIRE(status.has_value());
+  const auto& gateways = std::get<wire::value_array>(status->result.get("gateways")->v);
+  REQUIRE(gateways.size() == 1);
+  CHECK(std::get<std::string>(gateways[0].v) == "icu-pagers");
 
   // Another hello, for a target this key may not serve: refused.
   zmq::socket_t sock{ctx, zmq::socket_type::dealer};
@@ -361,6 +385,55 @@ TEST_CASE("a gateway is paged over CURVE for its targets and refused for others"
   CHECK(err->code == errc::unauthorized);
   CHECK(err->message.find("icu-pagers") != std::string::npos);
   CHECK(audited(n, k, "ward-pagers", "gateway-hello", "unauthorized"));
+
+  // The ward's gateway, for its own targets, may not accept the rapid-response team's page
+  // (that would stop the team's escalation).
+  test::gateway ward{ctx, n.pager, "ward", {"ward-nurse"}, k.client("ward-pagers")};
+  ward.sock.send(zmq::buffer(wire::encode_status({page.page_id, page_status::accepted, "intruder", wall_ms()})),
+                 zmq::send_flags::none);
+  zmq::pollitem_t ward_item{ward.sock.handle(), 0, ZMQ_POLLIN, 0};
+  REQUIRE(zmq::poll(&ward_item, 1, std::chrono::seconds(20)) == 1);
+  zmq::message_t refused;
+  REQUIRE(ward.sock.recv(refused));
+  auto answer = wire::decode_from_node(static_cast<const char*>(refused.data()), refused.size());
+  REQUIRE(answer.has_value());
+  auto* no = std::get_if<wire::pager_error>(&*answer);
+  REQUIRE(no != nullptr);
+  CHECK(no->code == errc::unauthorized);
+  CHECK(audited(n, k, "ward-pagers", "page-status", "unauthorized"));
+  auto a = ask(n.control, k.client("olga"), "alert", wire::value_object{{"id", page.alert_id}});
+  REQUIRE(a.has_value());
+  CHECK(a->result.get("alert")->str("state") == std::string{"firing"});  // not acknowledged
+  n.stop();
+}
+
+TEST_CASE("after a reload of the access file a removed key is refused and a narrowed gateway is dropped") {
+  test::temp_dir dir;
+  keyring k{dir};
+  secure_node n{k, dir.sub("data"), make_data_keys(dir)};
+  zmq::context_t ctx{1};
+  cluster::ingest_client ward3{ctx, ingest_opts(n, k.client("ward3"))};
+  REQUIRE(ward3.send(1, {rd("w3-oxi-1", "P-1", "spo2", 97, 1)}).has_value());
+  test::gateway ward{ctx, n.pager, "ward", {"ward-nurse", "charge-nurse"}, k.client("ward-pagers")};
+  auto gateways = [&] {
+    auto st = ask(n.control, k.client("olga"), "status", nullptr);
+    REQUIRE(st.has_value());
+    return std::get<wire::value_array>(st->result.get("gateways")->v).size();
+  };
+  REQUIRE(gateways() == 1);
+
+  k.write_access(false);
+  n.p->signal(SIGHUP);
+  // The open connection of the removed key is answered unauthorized from now on.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (std::uint64_t seq = 2;; ++seq) {
+    auto r = ward3.send(static_cast<std::int64_t>(seq), {rd("w3-oxi-1", "P-1", "spo2", 97, seq)});
+    if (!r && r.code() == errc::unauthorized) break;
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+  }
+  // The gateway whose key no longer allows charge-nurse is dropped: no page reaches it.
+  while (gateways() != 0) REQUIRE(std::chrono::steady_clock::now() < deadline);
+  CHECK(audited(n, k, "signal", "access-reload", "ok"));
   n.stop();
 }
 
@@ -391,7 +464,6 @@ TEST_CASE("a raw scan of the data directory finds no patient id, device id or va
   CHECK(files_containing(data, patient).empty());
   CHECK(files_containing(data, device).empty());
   CHECK(files_containing(data, le_bytes(value)).empty());
-  CHECK(files_containing(data, "83.2519").empty());
   // The scan itself works: the same readings in a plaintext node are found.
   const auto plain = dir.sub("plain");
   {
@@ -412,6 +484,7 @@ TEST_CASE("a raw scan of the data directory finds no patient id, device id or va
     REQUIRE(node.wait() == 0);
   }
   CHECK_FALSE(files_containing(plain, patient).empty());
+  CHECK_FALSE(files_containing(plain, device).empty());
   CHECK_FALSE(files_containing(plain, le_bytes(value)).empty());
 }
 
