@@ -1,6 +1,7 @@
 #include "actors/control.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <map>
 
@@ -265,15 +266,28 @@ value cmd_status(node& n, const value&) {
   value quarantined = value_array{};
   for (const auto& q : n.quarantined()) quarantined.push(q);
   out.set("quarantined", std::move(quarantined));
-  // A single node: the cluster is this node alone, always in quorum.
+  const auto cv = n.cluster();
   value cluster = value_object{};
-  cluster.set("mode", "single");
+  cluster.set("mode", cv.clustered ? "cluster" : "single");
+  cluster.set("quorum", cv.quorum);
   value members = value_array{};
-  value self = value_object{};
-  self.set("node", o.node_id);
-  self.set("state", "up");
-  members.push(std::move(self));
+  for (const auto& m : cv.members) {
+    value mv = value_object{};
+    mv.set("node", m.id);
+    mv.set("state", std::string{to_string(m.state)});
+    if (m.self) mv.set("self", true);
+    if (!m.endpoint.empty()) mv.set("endpoint", m.endpoint);
+    if (!m.self && std::isfinite(m.phi)) mv.set("phi", m.phi);
+    if (m.last_heartbeat) mv.set("last_heartbeat", *m.last_heartbeat);
+    members.push(std::move(mv));
+  }
   cluster.set("members", std::move(members));
+  if (cv.clustered) {
+    cluster.set("shards", cv.shards);
+    value owned = value_object{};
+    for (const auto& [id, count] : cv.owned) owned.set(id, count);
+    cluster.set("owned", std::move(owned));
+  }
   out.set("cluster", std::move(cluster));
   return out;
 }

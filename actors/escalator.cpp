@@ -504,8 +504,18 @@ void on_hello(esc_actor* self, const std::vector<std::string>& targets) {
   }
 }
 
+behavior paused(esc_actor* self);
+
 behavior running(esc_actor* self) {
   return {
+      [=](quorum_atom, bool ok) {
+        if (ok) return;
+        // The minority side of a partition pages nothing: everything but the questions below
+        // waits in the mailbox until the majority is back.
+        log(log_level::error, "escalation", "paused", {{"msg", "no cluster majority: paging stops until it is back"}});
+        self->set_default_handler(skip);
+        self->become(paused(self));
+      },
       [=](const std::vector<alert_event>& events) {
         for (const auto& ev : events) safely("alert_event", [&] { handle_event(self, ev); });
       },
@@ -533,6 +543,27 @@ behavior running(esc_actor* self) {
         std::vector<alert_event> out;
         safely("resolve", [&] { out = act_on_own(self, id, false, by); });
         return out;
+      },
+      [=](escalations_atom) {
+        std::vector<escalation_state> out;
+        for (const auto& [id, e] : self->state.live) out.push_back(e.st);
+        return out;
+      },
+      [=](shutdown_atom) { self->quit(); },
+  };
+}
+
+behavior paused(esc_actor* self) {
+  return {
+      [=](quorum_atom, bool ok) {
+        if (!ok) return;
+        log(log_level::info, "escalation", "resumed_with_quorum", {{"escalations", std::to_string(self->state.live.size())}});
+        self->set_default_handler(print_and_drop);
+        self->become(running(self));
+        safely("tick", [&] { tick(self); });  // what fell due while paused fires now
+      },
+      [=](rules_atom, std::shared_ptr<const escalation_config>& policies) {
+        self->state.cfg.policies = std::move(policies);
       },
       [=](escalations_atom) {
         std::vector<escalation_state> out;

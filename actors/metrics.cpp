@@ -143,9 +143,11 @@ private:
     b.gauge("alert_pager_gateways", "Pager gateways connected.", d(node_.gateways().size()));
 
     // A single node is its own cluster, always in quorum.
-    b.gauge("alert_cluster_members", "Cluster members by state.", 1,
-            {label("node", node_.options().node_id), label("state", "up")});
-    b.gauge("alert_cluster_quorum", "1 while this node sees a majority of the configured members.", 1);
+    const auto cv = node_.cluster();
+    for (const auto& m : cv.members)
+      b.gauge("alert_cluster_members", "Cluster members as this node sees them (1 for the state each is in).", 1,
+              {label("node", m.id), label("state", std::string{to_string(m.state)})});
+    b.gauge("alert_cluster_quorum", "1 while this node sees a majority of the configured members.", cv.quorum ? 1 : 0);
   }
 
   node& node_;

@@ -13,7 +13,9 @@
 #include "cluster/curve.hpp"
 #include "cluster/ingest_server.hpp"
 #include "cluster/pager_server.hpp"
+#include "cluster/peer_link.hpp"
 #include "config/access_file.hpp"
+#include "config/node_options.hpp"
 #include "config/rules_file.hpp"
 #include "engine/log.hpp"
 #include "storage/data_keys.hpp"
@@ -26,9 +28,13 @@ namespace {
 // Ingest backend of a single node: the journal, then the shard host for new readings.
 class journal_backend final : public cluster::ingest_backend {
 public:
-  journal_backend(storage::journal& j, caf::actor host) : journal_(j), host_(std::move(host)) {}
+  journal_backend(storage::journal& j, caf::actor host, const std::atomic<bool>& quorum)
+      : journal_(j), host_(std::move(host)), quorum_(quorum) {}
 
   status submit(std::vector<reading> readings, epoch_ms received, done_fn done) override {
+    // The minority side of a partition takes nothing: the majority may own these entities.
+    if (!quorum_.load(std::memory_order_acquire))
+      return {errc::unavailable, "this node does not see a majority of its cluster; send to another member or retry"};
     return journal_.append(std::move(readings), received,
                            [this, received, done = std::move(done)](storage::append_result&& r, std::vector<reading>&& rs) {
                              // Only new readings go on: duplicates were processed when first seen.
@@ -49,6 +55,7 @@ public:
 private:
   storage::journal& journal_;
   caf::actor host_;
+  const std::atomic<bool>& quorum_;
 };
 
 // Writes security audit records without letting a flood of refusals flood the log (or stall
@@ -134,6 +141,13 @@ struct node::impl {
   caf::actor escalator;
   zmq::context_t ctx{1};
   cluster::server_security security;        // CURVE on every endpoint unless plaintext
+  cluster::curve_keypair own_keys;           // with CURVE: this node's key pair (peer links)
+  // The cluster: membership (guarded by cluster_mutex; the peer thread updates it) and the
+  // quorum it gives, read on the ingest path.
+  mutable std::mutex cluster_mutex;
+  std::optional<membership> members;
+  std::atomic<bool> quorum{true};
+  std::unique_ptr<cluster::peer_link> peers;
   std::unique_ptr<cluster::zap_handler> zap;  // admits the keys of the access list
   std::unique_ptr<cluster::pager_server> pager;
   std::unique_ptr<storage::journal> journal;
@@ -146,6 +160,82 @@ struct node::impl {
   std::atomic<bool> stopped{false};
   std::atomic<bool> serving{false};  // every part is up: control requests may run
 };
+
+// Starts membership and the peer links when the node is configured as a cluster member.
+// Until it hears a majority, the node takes no readings and its escalator pages nothing.
+status node::start_cluster(impl& p, const config::node_options& opts, const time_source& clock) {
+  if (opts.cluster_members.empty()) return {};
+  auto entries = config::parse_members(opts.cluster_members);
+  if (!entries) return entries.error();
+  cluster_config cc;
+  cc.self = opts.node_id;
+  for (const auto& e : *entries) cc.members.push_back({e.id, e.endpoint});
+  cc.shards = opts.cluster_shards;
+  cc.fd.heartbeat_interval_ms = opts.cluster_heartbeat_ms;
+  cc.fd.phi_threshold = opts.cluster_phi_threshold;
+  cc.fd.acceptable_pause_ms = opts.cluster_acceptable_pause_ms;
+  auto made = membership::make(cc);
+  if (!made) return made.error();
+  p.members.emplace(std::move(*made));
+  p.quorum = p.members->has_quorum(clock.now());
+  if (!p.quorum) caf::anon_send(p.escalator, actors::quorum_atom::value, false);
+  cluster::peer_link_options lo;
+  lo.self = opts.node_id;
+  for (const auto& m : cc.members) {
+    if (m.id == opts.node_id) lo.bind = m.endpoint;
+    else lo.others.push_back(m);
+  }
+  lo.heartbeat_interval = std::chrono::milliseconds{opts.cluster_heartbeat_ms};
+  lo.security = p.security;
+  lo.own_keys = p.own_keys;
+  cluster::peer_events ev;
+  ev.on_heartbeat = [pp = &p, c = &clock](const std::string& from) {
+    std::lock_guard<std::mutex> lock{pp->cluster_mutex};
+    pp->members->heartbeat_from(from, c->now());
+  };
+  ev.on_tick = [pp = &p, c = &clock] {
+    std::lock_guard<std::mutex> lock{pp->cluster_mutex};
+    const auto now = c->now();
+    pp->members->tick(now);
+    for (const auto& t : pp->members->take_transitions())
+      log(t.to == member_state::up ? log_level::info : log_level::warn, "cluster",
+          "member_" + std::string{to_string(t.to)}, {{"member", t.id}, {"was", std::string{to_string(t.from)}}});
+    const bool q = pp->members->has_quorum(now);
+    if (q == pp->quorum.exchange(q)) return;
+    log(q ? log_level::info : log_level::error, "cluster", q ? "quorum_gained" : "quorum_lost",
+        {{"live", std::to_string(pp->members->live(now).size())}, {"members", std::to_string(pp->members->size())}});
+    caf::anon_send(pp->escalator, actors::quorum_atom::value, q);
+  };
+  auto link = cluster::peer_link::start(p.ctx, std::move(lo), std::move(ev));
+  if (!link) return link.error();
+  p.peers = std::move(*link);
+  log(log_level::info, "cluster", "member", {{"node", opts.node_id}, {"members", std::to_string(cc.members.size())},
+                                             {"shards", std::to_string(cc.shards)}});
+  return {};
+}
+
+cluster_view node::cluster() const {
+  cluster_view v;
+  const auto now = impl_->clock->now();
+  std::lock_guard<std::mutex> lock{impl_->cluster_mutex};
+  if (!impl_->members) {
+    member_view self;
+    self.id = impl_->opts.node_id;
+    self.self = true;
+    self.state = member_state::up;
+    v.members.push_back(std::move(self));
+    return v;
+  }
+  v.clustered = true;
+  v.quorum = impl_->quorum.load();  // what the node acts on (updated at each heartbeat tick)
+  v.members = impl_->members->view(now);
+  v.shards = impl_->members->shards();
+  if (v.quorum) {
+    const auto live = impl_->members->live(now);
+    for (std::uint32_t s = 0; s < v.shards; ++s) ++v.owned[place(s, live).owner];
+  }
+  return v;
+}
 
 result<std::unique_ptr<node>> node::start(const config::node_options& opts, const time_source& clock,
                                           node_hooks hooks) {
@@ -182,6 +272,7 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
       if (!list) return list.error();
       p->security.access = std::make_shared<cluster::access_holder>(std::move(*list));
       p->security.secret_key = own->secret_key;
+      p->own_keys = *own;
       auto throttle = std::make_shared<audit_throttle>(*p->journal, clock);
       p->security.on_denied = [throttle](const std::string& who, const std::string& action,
                                          const std::string& subject) {
@@ -215,6 +306,7 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
     for (auto* a : {&p->host, &p->escalator})
       if (*a) caf::anon_send(*a, actors::shutdown_atom::value);
     p->sys->await_all_actors_done();
+    if (p->peers) p->peers->stop();
     if (p->pager) p->pager->stop();
     if (p->zap) p->zap->stop();
     p->journal->close();
@@ -270,7 +362,8 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
   hc.on_quarantine = std::move(hooks.on_quarantine);
   p->host = actors::spawn_shard_host(*p->sys, std::move(hc));
   caf::anon_send(p->escalator, actors::start_atom::value, p->host, actors::pager_handle{p->pager.get()});
-  p->backend = std::make_unique<journal_backend>(*p->journal, p->host);
+  if (auto st = start_cluster(*p, opts, clock); !st) return abandon(st);
+  p->backend = std::make_unique<journal_backend>(*p->journal, p->host, p->quorum);
 
   cluster::ingest_options io;
   io.endpoint = opts.ingest_endpoint;
@@ -346,6 +439,7 @@ void node::stop() {
   }
   caf::anon_send(impl_->host, actors::shutdown_atom::value);
   impl_->sys->await_all_actors_done();
+  if (impl_->peers) impl_->peers->stop();
   impl_->pager->stop();
   if (impl_->zap) impl_->zap->stop();  // it audits: before the journal closes
   impl_->journal->close();

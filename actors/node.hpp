@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "engine/entity.hpp"
 #include "engine/escalation.hpp"
 #include "engine/histogram.hpp"
+#include "engine/membership.hpp"
 #include "engine/reading.hpp"
 #include "engine/rules.hpp"
 #include "engine/status.hpp"
@@ -40,6 +42,17 @@ struct node_stats {
   std::vector<std::uint64_t> errors_by_code;    ///< requests refused whole, indexed by errc
   histogram::snapshot request_latency;          ///< ingest request arrival to reply, seconds
   histogram::snapshot journal_commit_latency;   ///< group commit, seconds
+};
+
+/// What this node knows of its cluster (docs/cluster.md).
+struct cluster_view {
+  bool clustered = false;  ///< false: a single node, its own majority
+  bool quorum = true;      ///< this node sees a majority of the configured members
+  std::vector<member_view> members;
+  std::uint32_t shards = 0;
+  /// Shards each live member would own by rendezvous placement over the live members, when
+  /// in quorum (reported; readings are not routed by shard yet).
+  std::map<std::string, std::uint32_t> owned;
 };
 
 /// Extension points of a node, for rules (later issues) and tests.
@@ -94,6 +107,8 @@ public:
   status health() const;
   /// Names of the pager gateways connected now.
   std::vector<std::string> gateways() const;
+  /// Members, their states and the quorum, as this node sees them now.
+  cluster_view cluster() const;
 
   node_stats stats() const;
 
@@ -159,6 +174,7 @@ public:
 
 private:
   struct impl;
+  static status start_cluster(impl& p, const config::node_options& opts, const time_source& clock);
   explicit node(std::unique_ptr<impl> p);
   std::unique_ptr<impl> impl_;
 };

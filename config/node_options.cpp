@@ -94,6 +94,19 @@ result<parsed_command> parse_command_line(int argc, const char* const argv[],
       ("security.plaintext-storage",
        po::value(&o.plaintext_storage)->default_value(d.plaintext_storage)->implicit_value(true),
        "store patient data UNENCRYPTED (test benches only; logged as a warning)");
+  po::options_description cluster{"Cluster (docs/cluster.md)"};
+  cluster.add_options()
+      ("cluster.members", po::value(&o.cluster_members)->value_name("ID=ENDPOINT,..."),
+       "every member's node-id and node-to-node endpoint, this node's included; empty: a single node")
+      ("cluster.shards", po::value(&o.cluster_shards)->default_value(d.cluster_shards),
+       "shards the routing keys are hashed into (the same on every member)")
+      ("cluster.heartbeat-ms", po::value(&o.cluster_heartbeat_ms)->default_value(d.cluster_heartbeat_ms),
+       "interval of the heartbeats every member sends every other")
+      ("cluster.phi-threshold", po::value(&o.cluster_phi_threshold)->default_value(d.cluster_phi_threshold),
+       "phi-accrual suspicion at which a silent member counts as unreachable")
+      ("cluster.acceptable-pause-ms",
+       po::value(&o.cluster_acceptable_pause_ms)->default_value(d.cluster_acceptable_pause_ms),
+       "a silence this much longer than usual is tolerated before suspicion grows (GC, disk stalls)");
   po::options_description entities{"Entities (device and patient actors)"};
   entities.add_options()
       ("entity.idle-timeout-ms", po::value(&o.entity_idle_timeout_ms)->default_value(d.entity_idle_timeout_ms),
@@ -111,7 +124,7 @@ result<parsed_command> parse_command_line(int argc, const char* const argv[],
       ("rules.tick-ms", po::value(&o.rules_tick_ms)->default_value(d.rules_tick_ms),
        "how often no-data (device silent) rules are checked");
   po::options_description all{"alertd options (command line > environment ALERT_* > config file > defaults)"};
-  all.add(general).add(ingest).add(pager).add(control).add(journal).add(security).add(entities).add(rules);
+  all.add(general).add(ingest).add(pager).add(control).add(journal).add(security).add(cluster).add(entities).add(rules);
 
   std::map<std::string, std::string> env_to_option;
   for (const auto& opt : all.options()) env_to_option[env_name(opt->long_name())] = opt->long_name();
@@ -163,6 +176,25 @@ result<parsed_command> parse_command_line(int argc, const char* const argv[],
   return cmd;
 }
 
+result<std::vector<member_entry>> parse_members(const std::string& text) {
+  std::vector<member_entry> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    auto end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    auto item = text.substr(start, end - start);
+    auto b = item.find_first_not_of(" \t");
+    auto e = item.find_last_not_of(" \t");
+    item = b == std::string::npos ? std::string{} : item.substr(b, e - b + 1);
+    auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
+      return status{errc::config_error, "cluster.members entry '" + item + "' must be ID=ENDPOINT (e.g. node-1=tcp://10.0.0.1:7610)"};
+    out.push_back({item.substr(0, eq), item.substr(eq + 1)});
+    start = end + 1;
+  }
+  return out;
+}
+
 status validate(const node_options& o) {
   auto bad = [](const std::string& msg) { return status{errc::config_error, msg}; };
   auto endpoint_ok = [](const std::string& e) {
@@ -204,6 +236,18 @@ status validate(const node_options& o) {
     return bad("pager.max-message-bytes must be between 1024 and 1048576");
   if (o.pager_grace_ms < 0 || o.pager_grace_ms > 3'600'000) return bad("pager.grace-ms must be between 0 and 3600000");
   if (o.rules_tick_ms < 10) return bad("rules.tick-ms must be at least 10");
+  if (!o.cluster_members.empty()) {
+    auto members = parse_members(o.cluster_members);
+    if (!members) return members.error();
+    bool self = false;
+    for (const auto& m : *members) {
+      if (!endpoint_ok(m.endpoint) || m.endpoint.find(":*") != std::string::npos)
+        return bad("cluster.members endpoint '" + m.endpoint + "' of " + m.id +
+                   " must be tcp://, ipc:// or inproc:// with a fixed port (the other members connect to it)");
+      self = self || m.id == o.node_id;
+    }
+    if (!self) return bad("cluster.members must include this node (node-id " + o.node_id + ")");
+  }
   if (!o.plaintext_endpoints && (o.node_key_file.empty() || o.access_file.empty()))
     return bad("security.node-key and security.access are required: every endpoint is CURVE-authenticated "
                "(make keys with alertctl keygen, docs/security.md); --security.plaintext serves without "

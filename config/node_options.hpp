@@ -52,7 +52,22 @@ struct node_options {
   std::int64_t rules_tick_ms = 1000;  ///< how often no-data rules are checked
 
   unsigned stats_interval_s = 10;  ///< period of the node_stats log line; 0 = never
+
+  // Cluster (docs/cluster.md). No members: a single node, always in quorum.
+  std::string cluster_members;          ///< "id=endpoint,id=endpoint,..." including this node-id
+  std::uint32_t cluster_shards = 64;
+  std::int64_t cluster_heartbeat_ms = 250;
+  double cluster_phi_threshold = 8.0;
+  std::int64_t cluster_acceptable_pause_ms = 1000;
 };
+
+/// One entry of `cluster.members`.
+struct member_entry {
+  std::string id, endpoint;
+};
+/// Parses `cluster.members` ("node-1=tcp://10.0.0.1:7610,node-2=..."); config_error naming
+/// the entry at fault.
+result<std::vector<member_entry>> parse_members(const std::string& text);
 
 /// What the command line asked for.
 struct parsed_command {

@@ -174,8 +174,13 @@ int print_status(const value& r) {
   std::cout << "gateways    " << (gws.empty() ? "none connected" : gws) << "\n";
   if (const auto* c = r.get("cluster")) {
     std::string members;
-    for (const auto& m : items(*c, "members")) members += (members.empty() ? "" : ", ") + text(m, "node") + " " + text(m, "state");
-    std::cout << "cluster     " << text(*c, "mode") << ": " << members << "\n";
+    for (const auto& m : items(*c, "members"))
+      members += (members.empty() ? "" : ", ") + text(m, "node") + " " + text(m, "state") +
+                 (m.boolean("self").value_or(false) ? " (this node)" : "");
+    std::cout << "cluster     " << text(*c, "mode") << ": " << members;
+    if (text(*c, "mode") == "cluster")
+      std::cout << "; " << (c->boolean("quorum").value_or(false) ? "in quorum" : "NO QUORUM: not taking readings, not paging");
+    std::cout << "\n";
   }
   return exit_ok;
 }

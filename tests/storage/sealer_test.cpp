@@ -19,7 +19,8 @@ TEST_CASE("a sealed value opens to its plaintext with the same aad") {
     CHECK(sealed.size() == plain.size() + sealer::overhead);
     CHECK(static_cast<std::uint8_t>(sealed[0]) == sealer::format);
     CHECK(sealed.substr(1, 4) == std::string("\0\0\0\1", 4));  // key id 1, big-endian
-    if (!plain.empty()) CHECK(sealed.find(plain) == std::string::npos);
+    // Only a long plaintext can be looked for: a byte or three turn up in random ciphertext.
+    if (plain.size() >= 16) CHECK(sealed.find(plain) == std::string::npos);
     auto opened = s.open(sealed, "j-key");
     REQUIRE(opened.has_value());
     CHECK(*opened == plain);

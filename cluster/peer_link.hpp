@@ -1,0 +1,74 @@
+#pragma once
+// Node-to-node links of a cluster (docs/cluster.md): this node's peer ROUTER, where the
+// other members' DEALERs connect, and one DEALER to each other member. One I/O thread owns
+// them all; it sends a heartbeat to every member each interval, and reports heartbeats
+// heard and each interval's tick. With CURVE the peer endpoint admits only keys of role
+// `node`, and a heartbeat counts only from the member its key names.
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cluster/curve.hpp"
+#include "engine/membership.hpp"
+#include "engine/status.hpp"
+#include "engine/time.hpp"
+
+namespace zmq {
+class context_t;
+}
+
+namespace alert::cluster {
+
+namespace wire {
+/// Node -> node, every heartbeat interval: `{v: 1, type: "heartbeat", from, at}`.
+struct heartbeat {
+  std::string from;  ///< the sender's member id
+  epoch_ms at = 0;   ///< the sender's clock when it was sent
+};
+std::string encode_heartbeat(const heartbeat& h);
+/// Never throws: malformed or too_large for bytes that are not a heartbeat.
+result<heartbeat> decode_heartbeat(const char* data, std::size_t size);
+}  // namespace wire
+
+struct peer_link_options {
+  std::string self;                    ///< this node's member id
+  std::string bind;                    ///< this node's peer endpoint (its entry in the members list)
+  std::vector<member_config> others;   ///< every other member
+  std::chrono::milliseconds heartbeat_interval{250};
+  server_security security;            ///< CURVE for the peer ROUTER; plaintext when not enabled
+  curve_keypair own_keys;              ///< this node's key pair, for its DEALERs (with CURVE)
+};
+
+struct peer_events {
+  /// A heartbeat from member `from` (I/O thread; must not block).
+  std::function<void(const std::string& from)> on_heartbeat;
+  /// Once per heartbeat interval, after the heartbeats went out (I/O thread).
+  std::function<void()> on_tick;
+};
+
+class peer_link {
+public:
+  /// Binds `opts.bind`, connects to every other member, starts the I/O thread.
+  /// errc::unavailable when the endpoint cannot be bound; config_error when, with CURVE, a
+  /// member has no key of role `node` named after it in the access list.
+  static result<std::unique_ptr<peer_link>> start(zmq::context_t& ctx, peer_link_options opts, peer_events events);
+  ~peer_link();
+  peer_link(const peer_link&) = delete;
+  peer_link& operator=(const peer_link&) = delete;
+  const std::string& endpoint() const noexcept { return bound_; }
+  /// Stops the I/O thread and closes the sockets. Idempotent.
+  void stop();
+
+private:
+  struct impl;
+  explicit peer_link(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+  std::string bound_;
+};
+
+}  // namespace alert::cluster

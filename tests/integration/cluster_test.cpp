@@ -1,0 +1,243 @@
+// Three real alertd processes on loopback as one cluster: they find each other by
+// heartbeats, a killed member is found unreachable, the majority side keeps working, and a
+// node left alone (the minority of a partition) takes no readings and pages nothing until
+// a majority is back, when the escalation step that fell due meanwhile is paged.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <zmq.hpp>
+
+#include "cluster/control_wire.hpp"
+#include "cluster/ingest_client.hpp"
+#include "tests/support/gateway.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace alert;
+
+namespace {
+
+using clk = std::chrono::steady_clock;
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// A loopback port free right now (the peer endpoints must be known to every member).
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  socklen_t len = sizeof a;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// The second level falls due 6 s after the first page: after a minority has formed (the
+// failure detector needs about 2 s), while the test watches it.
+constexpr const char* rules_yaml = R"(version: 1
+rules:
+  - id: spo2_low
+    kind: threshold
+    metric: spo2
+    below: 88
+    clear: 90
+    priority: high
+policies:
+  - id: fast
+    levels:
+      - {targets: [nurse], timeout: 6s}
+      - {targets: [charge], timeout: 30s}
+routes:
+  - policy: fast
+)";
+
+struct member {
+  std::string id, data;
+  std::vector<std::string> args;
+  std::unique_ptr<test::process> p;
+  std::string ingest, pager, control;
+
+  void start() {
+    p = std::make_unique<test::process>(ALERT_ALERTD_PATH, args, true);
+    auto ready = p->wait_for_line("alertd ready");
+    REQUIRE(ready.has_value());
+    auto field = [&](const std::string& name) {
+      auto at = ready->find(name + "=") + name.size() + 1;
+      return ready->substr(at, ready->find(' ', at) - at);
+    };
+    ingest = field("ingest");
+    pager = field("pager");
+    control = field("control");
+  }
+  void kill() {
+    p->signal(SIGKILL);
+    (void)p->wait();
+    p.reset();
+  }
+};
+
+struct three_nodes {
+  test::temp_dir dir;
+  std::vector<member> m;
+  three_nodes() {
+    const std::string rules = dir.sub("rules.yaml");
+    std::ofstream{rules} << rules_yaml;
+    std::string members;
+    for (int i = 1; i <= 3; ++i)
+      members += (i > 1 ? "," : "") + ("node-" + std::to_string(i)) + "=tcp://127.0.0.1:" + std::to_string(free_port());
+    for (int i = 1; i <= 3; ++i) {
+      member x;
+      x.id = "node-" + std::to_string(i);
+      x.data = dir.sub(x.id);
+      x.args = {"--node-id", x.id, "--data-dir", x.data, "--cluster.members", members,
+                "--ingest.endpoint", "tcp://127.0.0.1:*", "--pager.endpoint", "tcp://127.0.0.1:*",
+                "--control.endpoint", "tcp://127.0.0.1:*", "--metrics.endpoint", "off", "--stats-interval", "0",
+                "--rules", rules, "--pager.grace-ms", "0", "--rules.tick-ms", "100",
+                "--security.plaintext", "--security.plaintext-storage"};
+      m.push_back(std::move(x));
+    }
+    for (auto& x : m) x.start();
+  }
+};
+
+// The node's status: (quorum, state of each member by id).
+struct view {
+  bool answered = false;
+  bool quorum = false;
+  std::map<std::string, std::string> state;
+};
+
+view status_of(const member& x) {
+  zmq::context_t ctx{1};
+  zmq::socket_t sock{ctx, zmq::socket_type::dealer};
+  sock.set(zmq::sockopt::linger, 0);
+  sock.connect(x.control);
+  wire::control_request req;
+  req.id = 1;
+  req.cmd = "status";
+  sock.send(zmq::buffer(wire::encode_control_request(req)), zmq::send_flags::none);
+  zmq::pollitem_t item{sock.handle(), 0, ZMQ_POLLIN, 0};
+  view v;
+  if (zmq::poll(&item, 1, std::chrono::seconds(10)) == 0) return v;
+  zmq::message_t m;
+  REQUIRE(sock.recv(m));
+  auto reply = wire::decode_control_reply(static_cast<const char*>(m.data()), m.size());
+  REQUIRE(reply.has_value());
+  REQUIRE(reply->ok);
+  const auto* c = reply->result.get("cluster");
+  REQUIRE(c != nullptr);
+  v.answered = true;
+  v.quorum = c->boolean("quorum").value_or(false);
+  for (const auto& mv : std::get<wire::value_array>(c->get("members")->v))
+    v.state[mv.str("node").value_or("")] = mv.str("state").value_or("");
+  return v;
+}
+
+template <class F>
+bool eventually(F&& cond, std::chrono::seconds limit = std::chrono::seconds(20)) {
+  const auto deadline = clk::now() + limit;
+  while (clk::now() < deadline)
+    if (cond()) return true;
+  return false;
+}
+
+result<wire::ingest_ack> send(const member& x, std::int64_t batch, const std::string& device, double spo2,
+                              std::uint64_t seq) {
+  zmq::context_t ctx{1};
+  cluster::client_options co;
+  co.endpoint = x.ingest;
+  co.timeout = std::chrono::seconds(5);
+  co.attempts = 1;
+  cluster::ingest_client c{ctx, co};
+  reading_input r;
+  r.device = device;
+  r.patient = "P-" + device;
+  r.metric = "spo2";
+  r.value = spo2;
+  r.ts = wall_ms();
+  r.seq = seq;
+  return c.send(batch, {r});
+}
+
+}  // namespace
+
+TEST_CASE("three members find each other, and a member killed is found unreachable within seconds") {
+  three_nodes c;
+  for (const auto& x : c.m)
+    REQUIRE(eventually([&] {
+      auto v = status_of(x);
+      return v.quorum && v.state["node-1"] == "up" && v.state["node-2"] == "up" && v.state["node-3"] == "up";
+    }));
+  REQUIRE(send(c.m[2], 1, "oxi-1", 97, 1).has_value());
+
+  const auto killed_at = clk::now();
+  c.m[0].kill();
+  for (int i : {1, 2})
+    REQUIRE(eventually([&] { return status_of(c.m[static_cast<std::size_t>(i)]).state["node-1"] == "unreachable"; }));
+  const auto detect_ms = std::chrono::duration_cast<std::chrono::milliseconds>(clk::now() - killed_at).count();
+  WARN("a SIGKILLed member was seen unreachable by both others after " << detect_ms << " ms");
+  CHECK(detect_ms < 5000);
+  // Two of three is still a majority: readings are taken.
+  CHECK(status_of(c.m[1]).quorum);
+  auto ack = send(c.m[2], 2, "oxi-1", 97, 2);
+  REQUIRE(ack.has_value());
+  CHECK(ack->accepted == 1);
+
+  // The member comes back and is seen up again.
+  c.m[0].start();
+  REQUIRE(eventually([&] { return status_of(c.m[1]).state["node-1"] == "up"; }));
+  for (auto& x : c.m) x.kill();
+}
+
+TEST_CASE("a member alone takes no readings and pages nothing until a majority is back") {
+  three_nodes c;
+  auto& lone = c.m[2];
+  REQUIRE(eventually([&] { return status_of(lone).quorum; }));
+  zmq::context_t ctx{1};
+  test::gateway gw{ctx, lone.pager, "ward", {"nurse", "charge"}};
+  // In quorum: an SpO2 of 84 fires, and the first level is paged.
+  REQUIRE(send(lone, 1, "oxi-9", 84, 1).has_value());
+  auto first = gw.page(1);
+  const auto first_at = clk::now();
+  CHECK(first.target == "nurse");
+
+  // node-1 and node-2 die: node-3 is the minority now.
+  c.m[0].kill();
+  c.m[1].kill();
+  REQUIRE(eventually([&] { return !status_of(lone).quorum; }));
+  auto refused = send(lone, 2, "oxi-8", 97, 1);
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.code() == errc::unavailable);
+  CHECK(refused.error().message().find("majority") != std::string::npos);
+  // The second level falls due 6 s after the first page; the minority does not page it.
+  // Watching (bounded) until 2 s past that shows nothing more arrives.
+  const auto pages_before = gw.pages.size();
+  REQUIRE(pages_before == 1);
+  REQUIRE(clk::now() < first_at + std::chrono::seconds(6));  // the step is still to come
+  const auto watch_until = first_at + std::chrono::seconds(8);
+  (void)gw.poll_until([&] { return gw.pages.size() > pages_before || clk::now() > watch_until; });
+  CHECK(gw.pages.size() == pages_before);
+
+  // node-2 is back: a majority again, and the step that fell due is paged at once, once.
+  c.m[1].start();
+  REQUIRE(eventually([&] { return status_of(lone).quorum; }));
+  auto second = gw.page(pages_before + 1);
+  CHECK(second.target == "charge");
+  CHECK(second.level == 1);
+  CHECK(second.page_id != first.page_id);
+  for (auto& x : c.m)
+    if (x.p) x.kill();
+}
