@@ -1,6 +1,7 @@
 #include "actors/node.hpp"
 
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <unordered_map>
 #include <zmq.hpp>
@@ -11,6 +12,7 @@
 #include "actors/shard_host.hpp"
 #include "cluster/control_server.hpp"
 #include "cluster/curve.hpp"
+#include "cluster/forwarder.hpp"
 #include "cluster/ingest_server.hpp"
 #include "cluster/pager_server.hpp"
 #include "cluster/peer_link.hpp"
@@ -25,16 +27,91 @@
 namespace alert {
 namespace {
 
-// Ingest backend of a single node: the journal, then the shard host for new readings.
+// Where each shard's readings go in a cluster: the owner of every shard over the live
+// members (recomputed when they change), each member's ingest endpoint as its heartbeats
+// give it, and the keys to reach it. Guarded by `mutex`; the peer thread writes it.
+struct cluster_routing {
+  std::mutex mutex;
+  std::string self;
+  std::uint32_t shards = 0;
+  std::vector<std::string> live;                  // the live members the owners were placed over
+  std::vector<std::string> owners;                // by shard; empty: not clustered
+  std::map<std::string, std::string> ingest_of;   // member -> its ingest endpoint
+  std::map<std::string, cluster::client_security> keys_of;  // member -> CURVE to reach it
+  cluster::forwarder* forward = nullptr;
+};
+
+// Completes an ingest request split between this node and the owners it was forwarded to:
+// one answer once every part answered, a failure if any part failed (the integrator
+// resends, and what was stored already counts as duplicate).
+struct split_request {
+  std::mutex mutex;
+  std::size_t parts = 0;
+  status failure;
+  std::uint64_t accepted = 0, duplicates = 0;
+  cluster::ingest_backend::done_fn done;
+  void part(status st, std::uint64_t a, std::uint64_t d) {
+    std::unique_lock<std::mutex> lock{mutex};
+    if (!st && failure.is_ok()) failure = st;
+    accepted += a;
+    duplicates += d;
+    if (--parts > 0) return;
+    lock.unlock();
+    done(failure, accepted, duplicates);
+  }
+};
+
+// Ingest backend: in a cluster, readings whose shard another member owns are forwarded to
+// it; the rest go to the journal, then to the shard host.
 class journal_backend final : public cluster::ingest_backend {
 public:
-  journal_backend(storage::journal& j, caf::actor host, const std::atomic<bool>& quorum)
-      : journal_(j), host_(std::move(host)), quorum_(quorum) {}
+  journal_backend(storage::journal& j, caf::actor host, const std::atomic<bool>& quorum, cluster_routing* routing)
+      : journal_(j), host_(std::move(host)), quorum_(quorum), routing_(routing) {}
 
-  status submit(std::vector<reading> readings, epoch_ms received, done_fn done) override {
+  status submit(std::vector<reading> readings, epoch_ms received, done_fn done, bool routed) override {
     // The minority side of a partition takes nothing: the majority may own these entities.
     if (!quorum_.load(std::memory_order_acquire))
       return {errc::unavailable, "this node does not see a majority of its cluster; send to another member or retry"};
+    if (routed || routing_ == nullptr) return store(std::move(readings), received, std::move(done));
+    std::vector<reading> local;
+    std::map<std::string, std::vector<reading>> remote;
+    std::map<std::string, cluster::forward_target> targets;
+    {
+      std::lock_guard<std::mutex> lock{routing_->mutex};
+      if (routing_->owners.empty()) return store(std::move(readings), received, std::move(done));
+      for (auto& r : readings) {
+        const auto key = routing_key(r.device.str(), r.patient ? std::optional<std::string_view>{r.patient->str()}
+                                                               : std::nullopt);
+        const auto& owner = routing_->owners[shard_of(key, routing_->shards)];
+        if (owner == routing_->self) {
+          local.push_back(std::move(r));
+          continue;
+        }
+        if (!targets.count(owner)) {
+          auto at = routing_->ingest_of.find(owner);
+          if (at == routing_->ingest_of.end() || at->second.empty())
+            return {errc::unavailable, "member " + owner + " owns some of these readings and has not said where it takes them yet; retry"};
+          targets[owner] = cluster::forward_target{owner, at->second, routing_->keys_of[owner]};
+        }
+        remote[owner].push_back(std::move(r));
+      }
+    }
+    if (remote.empty()) return store(std::move(local), received, std::move(done));
+    auto split = std::make_shared<split_request>();
+    split->parts = remote.size() + (local.empty() ? 0 : 1);
+    split->done = std::move(done);
+    if (!local.empty()) {
+      auto st = store(std::move(local), received, [split](status s, std::uint64_t a, std::uint64_t d) { split->part(s, a, d); });
+      if (!st) return st;  // nothing was sent anywhere yet
+    }
+    for (auto& [owner, rs] : remote)
+      routing_->forward->forward(targets[owner], std::move(rs),
+                                 [split](status s, std::uint64_t a, std::uint64_t d) { split->part(s, a, d); });
+    return {};
+  }
+
+private:
+  status store(std::vector<reading> readings, epoch_ms received, done_fn done) {
     return journal_.append(std::move(readings), received,
                            [this, received, done = std::move(done)](storage::append_result&& r, std::vector<reading>&& rs) {
                              // Only new readings go on: duplicates were processed when first seen.
@@ -52,10 +129,10 @@ public:
                            });
   }
 
-private:
   storage::journal& journal_;
   caf::actor host_;
   const std::atomic<bool>& quorum_;
+  cluster_routing* routing_;
 };
 
 // Writes security audit records without letting a flood of refusals flood the log (or stall
@@ -148,6 +225,8 @@ struct node::impl {
   std::optional<membership> members;
   std::atomic<bool> quorum{true};
   std::unique_ptr<cluster::peer_link> peers;
+  cluster_routing routing;
+  std::unique_ptr<cluster::forwarder> forward;
   std::unique_ptr<cluster::zap_handler> zap;  // admits the keys of the access list
   std::unique_ptr<cluster::pager_server> pager;
   std::unique_ptr<storage::journal> journal;
@@ -189,9 +268,13 @@ status node::start_cluster(impl& p, const config::node_options& opts, const time
   lo.security = p.security;
   lo.own_keys = p.own_keys;
   cluster::peer_events ev;
-  ev.on_heartbeat = [pp = &p, c = &clock](const std::string& from) {
-    std::lock_guard<std::mutex> lock{pp->cluster_mutex};
-    pp->members->heartbeat_from(from, c->now());
+  ev.on_heartbeat = [pp = &p, c = &clock](const std::string& from, const std::string& ingest) {
+    {
+      std::lock_guard<std::mutex> lock{pp->cluster_mutex};
+      if (!pp->members->heartbeat_from(from, c->now())) return;
+    }
+    std::lock_guard<std::mutex> lock{pp->routing.mutex};
+    pp->routing.ingest_of[from] = ingest;
   };
   ev.on_tick = [pp = &p, c = &clock] {
     std::lock_guard<std::mutex> lock{pp->cluster_mutex};
@@ -201,11 +284,40 @@ status node::start_cluster(impl& p, const config::node_options& opts, const time
       log(t.to == member_state::up ? log_level::info : log_level::warn, "cluster",
           "member_" + std::string{to_string(t.to)}, {{"member", t.id}, {"was", std::string{to_string(t.from)}}});
     const bool q = pp->members->has_quorum(now);
+    {
+      // Shards are placed over the live members; only the shards of a member that came or
+      // went move (rendezvous hashing).
+      auto live = pp->members->live(now);
+      std::lock_guard<std::mutex> routing_lock{pp->routing.mutex};
+      if (live != pp->routing.live || pp->routing.owners.empty()) {
+        pp->routing.owners.resize(pp->routing.shards);
+        for (std::uint32_t s = 0; s < pp->routing.shards; ++s) pp->routing.owners[s] = place(s, live).owner;
+        std::string names;
+        for (const auto& m : live) names += (names.empty() ? "" : ",") + m;
+        log(log_level::info, "cluster", "shards_placed", {{"live", names}});
+        pp->routing.live = std::move(live);
+      }
+    }
     if (q == pp->quorum.exchange(q)) return;
     log(q ? log_level::info : log_level::error, "cluster", q ? "quorum_gained" : "quorum_lost",
         {{"live", std::to_string(pp->members->live(now).size())}, {"members", std::to_string(pp->members->size())}});
     caf::anon_send(pp->escalator, actors::quorum_atom::value, q);
   };
+  {
+    std::lock_guard<std::mutex> lock{p.routing.mutex};
+    p.routing.self = opts.node_id;
+    p.routing.shards = cc.shards;
+    const auto list = p.security.enabled() ? p.security.access->get() : nullptr;
+    for (const auto& m : cc.members) {
+      if (m.id == opts.node_id || !list) continue;
+      if (const principal* who = list->by_name(m.id); who && who->what == role::node)
+        p.routing.keys_of[m.id] = cluster::client_security{who->public_key, p.own_keys};
+    }
+  }
+  auto fwd = cluster::forwarder::start(p.ctx, opts.node_id, std::chrono::milliseconds{5000});
+  if (!fwd) return fwd.error();
+  p.forward = std::move(*fwd);
+  p.routing.forward = p.forward.get();
   auto link = cluster::peer_link::start(p.ctx, std::move(lo), std::move(ev));
   if (!link) return link.error();
   p.peers = std::move(*link);
@@ -230,10 +342,10 @@ cluster_view node::cluster() const {
   v.quorum = impl_->quorum.load();  // what the node acts on (updated at each heartbeat tick)
   v.members = impl_->members->view(now);
   v.shards = impl_->members->shards();
-  if (v.quorum) {
-    const auto live = impl_->members->live(now);
-    for (std::uint32_t s = 0; s < v.shards; ++s) ++v.owned[place(s, live).owner];
-  }
+  // The placement readings are routed by now (it changes at the heartbeat tick after the
+  // live members do).
+  std::lock_guard<std::mutex> routing_lock{impl_->routing.mutex};
+  for (const auto& owner : impl_->routing.owners) ++v.owned[owner];
   return v;
 }
 
@@ -306,6 +418,7 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
     for (auto* a : {&p->host, &p->escalator})
       if (*a) caf::anon_send(*a, actors::shutdown_atom::value);
     p->sys->await_all_actors_done();
+    if (p->forward) p->forward->stop();
     if (p->peers) p->peers->stop();
     if (p->pager) p->pager->stop();
     if (p->zap) p->zap->stop();
@@ -363,7 +476,8 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
   p->host = actors::spawn_shard_host(*p->sys, std::move(hc));
   caf::anon_send(p->escalator, actors::start_atom::value, p->host, actors::pager_handle{p->pager.get()});
   if (auto st = start_cluster(*p, opts, clock); !st) return abandon(st);
-  p->backend = std::make_unique<journal_backend>(*p->journal, p->host, p->quorum);
+  p->backend = std::make_unique<journal_backend>(*p->journal, p->host, p->quorum,
+                                                 p->members ? &p->routing : nullptr);
 
   cluster::ingest_options io;
   io.endpoint = opts.ingest_endpoint;
@@ -374,6 +488,7 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
   auto server = cluster::ingest_server::start(p->ctx, io, *p->backend, clock);
   if (!server) return abandon(server.error());
   p->ingest = std::move(*server);
+  if (p->peers) p->peers->advertise_ingest(p->ingest->endpoint());
   p->started_at = clock.now();
   std::unique_ptr<node> n{new node{std::move(p)}};
   cluster::control_options co;
@@ -439,6 +554,7 @@ void node::stop() {
   }
   caf::anon_send(impl_->host, actors::shutdown_atom::value);
   impl_->sys->await_all_actors_done();
+  if (impl_->forward) impl_->forward->stop();
   if (impl_->peers) impl_->peers->stop();
   impl_->pager->stop();
   if (impl_->zap) impl_->zap->stop();  // it audits: before the journal closes

@@ -50,8 +50,8 @@ struct cluster_view {
   bool quorum = true;      ///< this node sees a majority of the configured members
   std::vector<member_view> members;
   std::uint32_t shards = 0;
-  /// Shards each live member would own by rendezvous placement over the live members, when
-  /// in quorum (reported; readings are not routed by shard yet).
+  /// Shards each member owns in the placement this node routes readings by (rendezvous
+  /// hashing over the members it saw live at its last heartbeat tick).
   std::map<std::string, std::uint32_t> owned;
 };
 

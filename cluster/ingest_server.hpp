@@ -34,8 +34,9 @@ public:
   /// why); may run on any thread, must not block.
   using done_fn = std::function<void(status, std::uint64_t accepted, std::uint64_t duplicates)>;
   /// Takes `readings` received at node time `received`. Returns errc::overloaded or
-  /// errc::unavailable without calling `done` when it cannot take them now.
-  virtual status submit(std::vector<reading> readings, epoch_ms received, done_fn done) = 0;
+  /// errc::unavailable without calling `done` when it cannot take them now. `routed`: a
+  /// cluster member forwarded them here as their owner; they are not routed again.
+  virtual status submit(std::vector<reading> readings, epoch_ms received, done_fn done, bool routed) = 0;
 };
 
 /// Settings of the ingest endpoint.

@@ -226,6 +226,11 @@ ingest_request decode_request_unguarded(const char* data, std::size_t size, cons
 
   ingest_request out;
   out.batch = std::move(batch);
+  if (const auto* fwd = find(top, "forwarded_by")) {
+    if (fwd->type != msgpack::type::STR || fwd->via.str.size == 0 || fwd->via.str.size > 64)
+      return fail(errc::malformed, "field 'forwarded_by' must be a member's node id", out.batch);
+    out.forwarded_by = std::string{str_of(*fwd)};
+  }
   out.readings.reserve(count);
   out.indexes.reserve(count);
   for (std::size_t i = 0; i < count; ++i) {
@@ -429,12 +434,17 @@ std::string encode_error(const ingest_error& err) {
   return to_bytes(buf);
 }
 
-std::string encode_request(const batch_id& batch, const std::vector<reading_input>& readings) {
+std::string encode_request(const batch_id& batch, const std::vector<reading_input>& readings,
+                           const std::string& forwarded_by) {
   msgpack::sbuffer buf;
   packer pk(&buf);
   // A monostate batch is left out; the node will refuse such a request as malformed.
   const bool has_batch = !std::holds_alternative<std::monostate>(batch);
-  pk.pack_map(has_batch ? 4u : 3u);
+  pk.pack_map((has_batch ? 4u : 3u) + (forwarded_by.empty() ? 0u : 1u));
+  if (!forwarded_by.empty()) {
+    pack_str(pk, "forwarded_by");
+    pack_str(pk, forwarded_by);
+  }
   pack_str(pk, "v");
   pk.pack_int64(ingest_version);
   pack_str(pk, "type");

@@ -52,6 +52,9 @@ struct ingest_request {
   std::vector<std::size_t> indexes;
   /// Readings refused while decoding (missing_field, wrong_type), by index.
   std::vector<rejection> rejected;
+  /// Set by a cluster member that forwards readings to their shard's owner (the optional
+  /// string field `forwarded_by`): the receiver takes them as they are, never routes them on.
+  std::string forwarded_by;
 };
 
 /// Decodes one request frame. Never throws: every problem with the bytes becomes a status
@@ -85,7 +88,8 @@ std::string encode_ack(const ingest_ack& ack);
 std::string encode_error(const ingest_error& err);
 
 /// Encodes a telemetry request (client side). Optional fields are written only when set.
-std::string encode_request(const batch_id& batch, const std::vector<reading_input>& readings);
+std::string encode_request(const batch_id& batch, const std::vector<reading_input>& readings,
+                           const std::string& forwarded_by = {});
 
 /// A decoded reply (client side).
 using ingest_reply = std::variant<ingest_ack, ingest_error>;

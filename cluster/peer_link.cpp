@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <mutex>
 #include <zmq.hpp>
 
 #include "cluster/msgpack_util.hpp"
@@ -34,6 +35,10 @@ heartbeat decode_unguarded(const char* data, std::size_t size) {
   const auto& at = need(top, "at");
   if (!is_integer(at)) throw bad_message(field("at") + " must be an integer");
   h.at = at.type == msgpack::type::NEGATIVE_INTEGER ? at.via.i64 : static_cast<epoch_ms>(at.via.u64);
+  if (const auto* ingest = find(top, "ingest")) {
+    if (ingest->type != msgpack::type::STR) throw bad_message(field("ingest") + " must be a string");
+    h.ingest = std::string{str_of(*ingest)};
+  }
   return h;
 }
 }  // namespace
@@ -41,7 +46,7 @@ heartbeat decode_unguarded(const char* data, std::size_t size) {
 std::string encode_heartbeat(const heartbeat& h) {
   msgpack::sbuffer buf;
   packer pk(&buf);
-  pk.pack_map(4);
+  pk.pack_map(h.ingest.empty() ? 4 : 5);
   pack_str(pk, "v");
   pk.pack_uint8(1);
   pack_str(pk, "type");
@@ -50,6 +55,10 @@ std::string encode_heartbeat(const heartbeat& h) {
   pack_str(pk, h.from);
   pack_str(pk, "at");
   pk.pack_int64(h.at);
+  if (!h.ingest.empty()) {
+    pack_str(pk, "ingest");
+    pack_str(pk, h.ingest);
+  }
   return to_bytes(buf);
 }
 
@@ -73,6 +82,8 @@ struct peer_link::impl {
   int wake_fd = -1;
   std::thread thread;
   std::atomic<bool> stopping{false};
+  std::mutex advertised_mutex;
+  std::string advertised_ingest;  // guarded by advertised_mutex
 
   static epoch_ms wall_now() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -80,7 +91,12 @@ struct peer_link::impl {
   }
 
   void send_heartbeats() {
-    const auto bytes = wire::encode_heartbeat({opts.self, wall_now()});
+    std::string ingest;
+    {
+      std::lock_guard<std::mutex> lock{advertised_mutex};
+      ingest = advertised_ingest;
+    }
+    const auto bytes = wire::encode_heartbeat({opts.self, wall_now(), ingest});
     for (auto& d : dealers) {
       try {
         // Not queued for a member that is not connected (immediate): a heartbeat is news now
@@ -116,7 +132,7 @@ struct peer_link::impl {
         return;
       }
     }
-    if (events.on_heartbeat) events.on_heartbeat(h->from);
+    if (events.on_heartbeat) events.on_heartbeat(h->from, h->ingest);
   }
 
   void run() {
@@ -201,6 +217,11 @@ result<std::unique_ptr<peer_link>> peer_link::start(zmq::context_t& ctx, peer_li
 }
 
 peer_link::peer_link(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+void peer_link::advertise_ingest(const std::string& endpoint) {
+  std::lock_guard<std::mutex> lock{impl_->advertised_mutex};
+  impl_->advertised_ingest = endpoint;
+}
 peer_link::~peer_link() { stop(); }
 
 void peer_link::stop() {

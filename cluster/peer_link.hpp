@@ -25,10 +25,11 @@ class context_t;
 namespace alert::cluster {
 
 namespace wire {
-/// Node -> node, every heartbeat interval: `{v: 1, type: "heartbeat", from, at}`.
+/// Node -> node, every heartbeat interval: `{v: 1, type: "heartbeat", from, at, ingest}`.
 struct heartbeat {
-  std::string from;  ///< the sender's member id
-  epoch_ms at = 0;   ///< the sender's clock when it was sent
+  std::string from;    ///< the sender's member id
+  epoch_ms at = 0;     ///< the sender's clock when it was sent
+  std::string ingest;  ///< the sender's ingest endpoint (where readings it owns are forwarded)
 };
 std::string encode_heartbeat(const heartbeat& h);
 /// Never throws: malformed or too_large for bytes that are not a heartbeat.
@@ -45,8 +46,9 @@ struct peer_link_options {
 };
 
 struct peer_events {
-  /// A heartbeat from member `from` (I/O thread; must not block).
-  std::function<void(const std::string& from)> on_heartbeat;
+  /// A heartbeat from member `from`, with the ingest endpoint it gives (I/O thread; must
+  /// not block).
+  std::function<void(const std::string& from, const std::string& ingest)> on_heartbeat;
   /// Once per heartbeat interval, after the heartbeats went out (I/O thread).
   std::function<void()> on_tick;
 };
@@ -61,6 +63,9 @@ public:
   peer_link(const peer_link&) = delete;
   peer_link& operator=(const peer_link&) = delete;
   const std::string& endpoint() const noexcept { return bound_; }
+  /// The ingest endpoint this node's heartbeats give from now on (it is bound after the
+  /// peer links start). Thread-safe.
+  void advertise_ingest(const std::string& endpoint);
   /// Stops the I/O thread and closes the sockets. Idempotent.
   void stop();
 

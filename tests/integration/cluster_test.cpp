@@ -15,6 +15,7 @@
 
 #include "cluster/control_wire.hpp"
 #include "cluster/ingest_client.hpp"
+#include "engine/membership.hpp"
 #include "tests/support/gateway.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -118,6 +119,11 @@ struct view {
   bool answered = false;
   bool quorum = false;
   std::map<std::string, std::string> state;
+  std::map<std::string, std::int64_t> owned;  // shards by owner, as the node routes them
+  bool all_up() const {
+    return quorum && owned.size() == 3 && state.count("node-1") && state.at("node-1") == "up" &&
+           state.count("node-2") && state.at("node-2") == "up" && state.count("node-3") && state.at("node-3") == "up";
+  }
 };
 
 view status_of(const member& x) {
@@ -143,6 +149,8 @@ view status_of(const member& x) {
   v.quorum = c->boolean("quorum").value_or(false);
   for (const auto& mv : std::get<wire::value_array>(c->get("members")->v))
     v.state[mv.str("node").value_or("")] = mv.str("state").value_or("");
+  if (const auto* owned = c->get("owned"))
+    for (const auto& [id, n] : std::get<wire::value_object>(owned->v)) v.owned[id] = std::get<std::int64_t>(n.v);
   return v;
 }
 
@@ -172,15 +180,81 @@ result<wire::ingest_ack> send(const member& x, std::int64_t batch, const std::st
   return c.send(batch, {r});
 }
 
+// A device (bound to patient "P-<device>") whose shard `owner` owns while all three live.
+std::string device_owned_by(const std::string& owner, const std::string& prefix) {
+  const std::vector<std::string> all{"node-1", "node-2", "node-3"};
+  for (int i = 0;; ++i) {
+    const auto device = prefix + std::to_string(i);
+    if (place(shard_of(routing_key(device, std::string{"P-" + device}), 64), all).owner == owner) return device;
+  }
+}
+
+// How many readings of `device` a member holds (0 when it never had one).
+std::size_t readings_on(const member& x, const std::string& device) {
+  zmq::context_t ctx{1};
+  zmq::socket_t sock{ctx, zmq::socket_type::dealer};
+  sock.set(zmq::sockopt::linger, 0);
+  sock.connect(x.control);
+  wire::control_request req;
+  req.id = 2;
+  req.cmd = "readings";
+  req.args = wire::value_object{{"device", device}};
+  sock.send(zmq::buffer(wire::encode_control_request(req)), zmq::send_flags::none);
+  zmq::pollitem_t item{sock.handle(), 0, ZMQ_POLLIN, 0};
+  REQUIRE(zmq::poll(&item, 1, std::chrono::seconds(10)) == 1);
+  zmq::message_t m;
+  REQUIRE(sock.recv(m));
+  auto reply = wire::decode_control_reply(static_cast<const char*>(m.data()), m.size());
+  REQUIRE(reply.has_value());
+  REQUIRE(reply->ok);
+  return std::get<wire::value_array>(reply->result.get("readings")->v).size();
+}
+
 }  // namespace
+
+TEST_CASE("any member takes readings and each is journaled once, by the owner of its shard") {
+  three_nodes c;
+  for (const auto& x : c.m)
+    REQUIRE(eventually([&] { return status_of(x).all_up(); }));
+  // 30 devices, every reading sent to node-1: the integrator need not know the topology.
+  std::map<std::string, std::size_t> held_by;
+  for (int d = 0; d < 30; ++d) {
+    const auto device = "oxi-r" + std::to_string(d);
+    for (std::uint64_t seq = 1; seq <= 2; ++seq) {
+      auto ack = send(c.m[0], d * 10 + static_cast<std::int64_t>(seq), device, 97, seq);
+      REQUIRE(ack.has_value());
+      CHECK(ack->accepted == 1);
+    }
+    // Sent again: the owner knows it, whoever forwards it.
+    auto again = send(c.m[1], d * 10 + 9, device, 97, 2);
+    REQUIRE(again.has_value());
+    CHECK(again->duplicates == 1);
+    const std::vector<std::string> all{"node-1", "node-2", "node-3"};
+    const auto owner = place(shard_of(routing_key(device, std::string{"P-" + device}), 64), all).owner;
+    for (const auto& x : c.m) {
+      INFO(device << " on " << x.id << ", owner " << owner);
+      CHECK(readings_on(x, device) == (x.id == owner ? 2u : 0u));
+    }
+    ++held_by[owner];
+  }
+  CHECK(held_by.size() == 3);  // every member owns some of them
+  // A high alert for a device node-2 owns, sent through node-3, is paged by node-2 only.
+  zmq::context_t ctx{1};
+  std::vector<std::unique_ptr<test::gateway>> gws;
+  for (const auto& x : c.m) gws.push_back(std::make_unique<test::gateway>(ctx, x.pager, "ward-" + x.id, std::vector<std::string>{"nurse", "charge"}));
+  const auto device = device_owned_by("node-2", "oxi-p");
+  REQUIRE(send(c.m[2], 999, device, 84, 1).has_value());
+  auto page = gws[1]->page(1);
+  CHECK(page.device == device);
+  CHECK(gws[0]->pages.empty());
+  CHECK(gws[2]->pages.empty());
+  for (auto& x : c.m) x.kill();
+}
 
 TEST_CASE("three members find each other, and a member killed is found unreachable within seconds") {
   three_nodes c;
   for (const auto& x : c.m)
-    REQUIRE(eventually([&] {
-      auto v = status_of(x);
-      return v.quorum && v.state["node-1"] == "up" && v.state["node-2"] == "up" && v.state["node-3"] == "up";
-    }));
+    REQUIRE(eventually([&] { return status_of(x).all_up(); }));
   REQUIRE(send(c.m[2], 1, "oxi-1", 97, 1).has_value());
 
   const auto killed_at = clk::now();
@@ -190,8 +264,13 @@ TEST_CASE("three members find each other, and a member killed is found unreachab
   const auto detect_ms = std::chrono::duration_cast<std::chrono::milliseconds>(clk::now() - killed_at).count();
   WARN("a SIGKILLed member was seen unreachable by both others after " << detect_ms << " ms");
   CHECK(detect_ms < 5000);
-  // Two of three is still a majority: readings are taken.
-  CHECK(status_of(c.m[1]).quorum);
+  // Two of three is still a majority: once both have placed node-1's shards on themselves
+  // (at their next heartbeat tick), readings are taken whichever shard they fall in.
+  for (int i : {1, 2})
+    REQUIRE(eventually([&] {
+      auto v = status_of(c.m[static_cast<std::size_t>(i)]);
+      return v.quorum && v.owned.size() == 2 && !v.owned.count("node-1");
+    }));
   auto ack = send(c.m[2], 2, "oxi-1", 97, 2);
   REQUIRE(ack.has_value());
   CHECK(ack->accepted == 1);
@@ -205,11 +284,13 @@ TEST_CASE("three members find each other, and a member killed is found unreachab
 TEST_CASE("a member alone takes no readings and pages nothing until a majority is back") {
   three_nodes c;
   auto& lone = c.m[2];
-  REQUIRE(eventually([&] { return status_of(lone).quorum; }));
+  for (const auto& x : c.m)
+    REQUIRE(eventually([&] { return status_of(x).all_up(); }));
   zmq::context_t ctx{1};
   test::gateway gw{ctx, lone.pager, "ward", {"nurse", "charge"}};
-  // In quorum: an SpO2 of 84 fires, and the first level is paged.
-  REQUIRE(send(lone, 1, "oxi-9", 84, 1).has_value());
+  // In quorum: an SpO2 of 84 from a device node-3 owns fires, and the first level is paged.
+  const auto device = device_owned_by("node-3", "oxi-m");
+  REQUIRE(send(lone, 1, device, 84, 1).has_value());
   auto first = gw.page(1);
   const auto first_at = clk::now();
   CHECK(first.target == "nurse");
