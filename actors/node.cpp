@@ -36,6 +36,7 @@ struct cluster_routing {
   std::uint32_t shards = 0;
   std::vector<std::string> live;                  // the live members the owners were placed over
   std::vector<std::string> owners;                // by shard; empty: not clustered
+  std::vector<std::string> followers;             // by shard; empty string: none (one live member)
   std::map<std::string, std::string> ingest_of;   // member -> its ingest endpoint
   std::map<std::string, cluster::client_security> keys_of;  // member -> CURVE to reach it
   cluster::forwarder* forward = nullptr;
@@ -68,11 +69,12 @@ public:
   journal_backend(storage::journal& j, caf::actor host, const std::atomic<bool>& quorum, cluster_routing* routing)
       : journal_(j), host_(std::move(host)), quorum_(quorum), routing_(routing) {}
 
-  status submit(std::vector<reading> readings, epoch_ms received, done_fn done, bool routed) override {
+  status submit(std::vector<reading> readings, epoch_ms received, done_fn done, origin from) override {
     // The minority side of a partition takes nothing: the majority may own these entities.
     if (!quorum_.load(std::memory_order_acquire))
       return {errc::unavailable, "this node does not see a majority of its cluster; send to another member or retry"};
-    if (routed || routing_ == nullptr) return store(std::move(readings), received, std::move(done));
+    if (from == origin::replica) return store(std::move(readings), received, std::move(done), false);
+    if (from == origin::forwarded || routing_ == nullptr) return store(std::move(readings), received, std::move(done));
     std::vector<reading> local;
     std::map<std::string, std::vector<reading>> remote;
     std::map<std::string, cluster::forward_target> targets;
@@ -111,11 +113,20 @@ public:
   }
 
 private:
-  status store(std::vector<reading> readings, epoch_ms received, done_fn done) {
+  // Journals `readings`; as their owner (`own`), also hands the new ones to the entities
+  // and, in a cluster, replicates all of them to their shards' followers before `done`.
+  status store(std::vector<reading> readings, epoch_ms received, done_fn done, bool own = true) {
     return journal_.append(std::move(readings), received,
-                           [this, received, done = std::move(done)](storage::append_result&& r, std::vector<reading>&& rs) {
+                           [this, received, own, done = std::move(done)](storage::append_result&& r, std::vector<reading>&& rs) {
+                             if (!own || !r.error) {
+                               done(r.error, r.accepted, r.duplicates);
+                               return;
+                             }
+                             // Every reading is replicated, duplicates too: a resend after a
+                             // failed replication must reach the follower this time.
+                             auto replicas = replicas_of(rs);
                              // Only new readings go on: duplicates were processed when first seen.
-                             if (r.error && r.accepted > 0) {
+                             if (r.accepted > 0) {
                                if (r.duplicates > 0) {
                                  std::vector<reading> fresh;
                                  fresh.reserve(r.accepted);
@@ -125,8 +136,41 @@ private:
                                }
                                caf::anon_send(host_, actors::reading_batch{std::move(rs), received});
                              }
-                             done(r.error, r.accepted, r.duplicates);
+                             if (replicas.empty()) {
+                               done(r.error, r.accepted, r.duplicates);
+                               return;
+                             }
+                             // Acked only once every follower has the readings durably.
+                             auto split = std::make_shared<split_request>();
+                             split->parts = replicas.size();
+                             split->accepted = r.accepted;
+                             split->duplicates = r.duplicates;
+                             split->done = done;
+                             for (auto& [target, batch] : replicas)
+                               routing_->forward->forward(
+                                   target, std::move(batch),
+                                   [split](status s, std::uint64_t, std::uint64_t) { split->part(s, 0, 0); }, true);
                            });
+  }
+
+  // The readings each follower must journal, by follower (none when not clustered or alone).
+  std::vector<std::pair<cluster::forward_target, std::vector<reading>>> replicas_of(const std::vector<reading>& rs) {
+    std::vector<std::pair<cluster::forward_target, std::vector<reading>>> out;
+    if (routing_ == nullptr) return out;
+    std::lock_guard<std::mutex> lock{routing_->mutex};
+    if (routing_->followers.empty()) return out;
+    std::map<std::string, std::size_t> index;
+    for (const auto& r : rs) {
+      const auto key = routing_key(r.device.str(), r.patient ? std::optional<std::string_view>{r.patient->str()} : std::nullopt);
+      const auto& follower = routing_->followers[shard_of(key, routing_->shards)];
+      if (follower.empty() || follower == routing_->self) continue;
+      auto at = routing_->ingest_of.find(follower);
+      if (at == routing_->ingest_of.end() || at->second.empty()) continue;  // not heard yet: cannot replicate
+      auto [it, fresh] = index.emplace(follower, out.size());
+      if (fresh) out.push_back({cluster::forward_target{follower, at->second, routing_->keys_of[follower]}, {}});
+      out[it->second].second.push_back(r);
+    }
+    return out;
   }
 
   storage::journal& journal_;
@@ -291,7 +335,12 @@ status node::start_cluster(impl& p, const config::node_options& opts, const time
       std::lock_guard<std::mutex> routing_lock{pp->routing.mutex};
       if (live != pp->routing.live || pp->routing.owners.empty()) {
         pp->routing.owners.resize(pp->routing.shards);
-        for (std::uint32_t s = 0; s < pp->routing.shards; ++s) pp->routing.owners[s] = place(s, live).owner;
+        pp->routing.followers.resize(pp->routing.shards);
+        for (std::uint32_t s = 0; s < pp->routing.shards; ++s) {
+          auto placed = place(s, live);
+          pp->routing.owners[s] = std::move(placed.owner);
+          pp->routing.followers[s] = std::move(placed.follower);
+        }
         std::string names;
         for (const auto& m : live) names += (names.empty() ? "" : ",") + m;
         log(log_level::info, "cluster", "shards_placed", {{"live", names}});

@@ -40,14 +40,14 @@ forwarder::~forwarder() {
   if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
-void forwarder::forward(const forward_target& to, std::vector<reading> readings, done_fn done) {
+void forwarder::forward(const forward_target& to, std::vector<reading> readings, done_fn done, bool replica) {
   std::vector<reading_input> inputs;
   inputs.reserve(readings.size());
   for (const auto& r : readings) inputs.push_back(to_input(r));
   job j;
   j.to = to;
   j.id = next_id_.fetch_add(1);
-  j.bytes = wire::encode_request(static_cast<std::int64_t>(j.id), inputs, self_);
+  j.bytes = wire::encode_request(static_cast<std::int64_t>(j.id), inputs, self_, replica);
   j.done = std::move(done);
   {
     std::lock_guard<std::mutex> lock{mutex_};

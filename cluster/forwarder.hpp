@@ -45,8 +45,9 @@ public:
   forwarder(const forwarder&) = delete;
   forwarder& operator=(const forwarder&) = delete;
 
-  /// Queues `readings` for `to`; `done` runs once, on the forwarder's thread (or in stop()).
-  void forward(const forward_target& to, std::vector<reading> readings, done_fn done);
+  /// Queues `readings` for `to` (as their owner's `replica` to journal only, or for `to` to
+  /// own); `done` runs once, on the forwarder's thread (or in stop()).
+  void forward(const forward_target& to, std::vector<reading> readings, done_fn done, bool replica = false);
 
   /// Fails whatever is outstanding with unavailable and stops the thread. Idempotent.
   void stop();

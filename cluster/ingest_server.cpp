@@ -197,7 +197,10 @@ struct ingest_server::impl {
     in_flight.fetch_add(1, std::memory_order_relaxed);
     const auto arrived = std::chrono::steady_clock::now();
     // Only a member (role node with CURVE) may say its readings are already routed.
-    const bool routed = !req.forwarded_by.empty() && (!opts.security.enabled() || (who && who->what == role::node));
+    const bool member = !req.forwarded_by.empty() && (!opts.security.enabled() || (who && who->what == role::node));
+    const auto from = !member ? ingest_backend::origin::integrator
+                      : req.replica ? ingest_backend::origin::replica
+                                    : ingest_backend::origin::forwarded;
     auto st = backend.submit(std::move(readings), now, [this, pending, ack, arrived](status s, std::uint64_t acc,
                                                                                      std::uint64_t dup) {
       if (s) {
@@ -215,7 +218,7 @@ struct ingest_server::impl {
       post(std::move(*pending));
       request_latency.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - arrived).count());
       in_flight.fetch_sub(1, std::memory_order_relaxed);
-    }, routed);
+    }, from);
     if (!st) {
       in_flight.fetch_sub(1, std::memory_order_relaxed);
       auto code = st.code() == errc::overloaded ? errc::overloaded : errc::unavailable;

@@ -33,10 +33,13 @@ public:
   /// Called once the readings are durable (status ok) or could not be stored (status says
   /// why); may run on any thread, must not block.
   using done_fn = std::function<void(status, std::uint64_t accepted, std::uint64_t duplicates)>;
+  /// Where readings come from: an integrator; a cluster member that forwards them to this
+  /// node as their owner (never routed again); or their owner, replicating them to this
+  /// node as their shard's follower (journaled only).
+  enum class origin { integrator, forwarded, replica };
   /// Takes `readings` received at node time `received`. Returns errc::overloaded or
-  /// errc::unavailable without calling `done` when it cannot take them now. `routed`: a
-  /// cluster member forwarded them here as their owner; they are not routed again.
-  virtual status submit(std::vector<reading> readings, epoch_ms received, done_fn done, bool routed) = 0;
+  /// errc::unavailable without calling `done` when it cannot take them now.
+  virtual status submit(std::vector<reading> readings, epoch_ms received, done_fn done, origin from) = 0;
 };
 
 /// Settings of the ingest endpoint.

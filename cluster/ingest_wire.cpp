@@ -230,6 +230,10 @@ ingest_request decode_request_unguarded(const char* data, std::size_t size, cons
     if (fwd->type != msgpack::type::STR || fwd->via.str.size == 0 || fwd->via.str.size > 64)
       return fail(errc::malformed, "field 'forwarded_by' must be a member's node id", out.batch);
     out.forwarded_by = std::string{str_of(*fwd)};
+    if (const auto* rep = find(top, "replica")) {
+      if (rep->type != msgpack::type::BOOLEAN) return fail(errc::malformed, "field 'replica' must be a boolean", out.batch);
+      out.replica = rep->via.boolean;
+    }
   }
   out.readings.reserve(count);
   out.indexes.reserve(count);
@@ -435,15 +439,20 @@ std::string encode_error(const ingest_error& err) {
 }
 
 std::string encode_request(const batch_id& batch, const std::vector<reading_input>& readings,
-                           const std::string& forwarded_by) {
+                           const std::string& forwarded_by, bool replica) {
   msgpack::sbuffer buf;
   packer pk(&buf);
   // A monostate batch is left out; the node will refuse such a request as malformed.
   const bool has_batch = !std::holds_alternative<std::monostate>(batch);
-  pk.pack_map((has_batch ? 4u : 3u) + (forwarded_by.empty() ? 0u : 1u));
+  const bool is_replica = replica && !forwarded_by.empty();
+  pk.pack_map((has_batch ? 4u : 3u) + (forwarded_by.empty() ? 0u : 1u) + (is_replica ? 1u : 0u));
   if (!forwarded_by.empty()) {
     pack_str(pk, "forwarded_by");
     pack_str(pk, forwarded_by);
+  }
+  if (is_replica) {
+    pack_str(pk, "replica");
+    pk.pack_true();
   }
   pack_str(pk, "v");
   pk.pack_int64(ingest_version);

@@ -55,6 +55,9 @@ struct ingest_request {
   /// Set by a cluster member that forwards readings to their shard's owner (the optional
   /// string field `forwarded_by`): the receiver takes them as they are, never routes them on.
   std::string forwarded_by;
+  /// With `forwarded_by`: the sender owns these readings and sends them to this member, its
+  /// shard's follower, to be journaled only (field `replica: true`).
+  bool replica = false;
 };
 
 /// Decodes one request frame. Never throws: every problem with the bytes becomes a status
@@ -89,7 +92,7 @@ std::string encode_error(const ingest_error& err);
 
 /// Encodes a telemetry request (client side). Optional fields are written only when set.
 std::string encode_request(const batch_id& batch, const std::vector<reading_input>& readings,
-                           const std::string& forwarded_by = {});
+                           const std::string& forwarded_by = {}, bool replica = false);
 
 /// A decoded reply (client side).
 using ingest_reply = std::variant<ingest_ack, ingest_error>;

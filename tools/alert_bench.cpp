@@ -472,7 +472,7 @@ void print_row(std::size_t batch, bool sync, const run_result& r, bool engine) {
 class journal_only_backend final : public cluster::ingest_backend {
 public:
   explicit journal_only_backend(storage::journal& j) : journal_(j) {}
-  status submit(std::vector<reading> readings, epoch_ms received, done_fn done, bool /*routed*/) override {
+  status submit(std::vector<reading> readings, epoch_ms received, done_fn done, origin /*from*/) override {
     return journal_.append(std::move(readings), received,
                            [done = std::move(done)](storage::append_result&& r, std::vector<reading>&&) {
                              done(r.error, r.accepted, r.duplicates);

@@ -22,7 +22,7 @@ public:
   enum class mode { ok, hold, refuse_overloaded, refuse_unavailable, fail_write };
   std::atomic<mode> how{mode::ok};
 
-  status submit(std::vector<reading> readings, epoch_ms received, done_fn done, bool /*routed*/) override {
+  status submit(std::vector<reading> readings, epoch_ms received, done_fn done, origin /*from*/) override {
     std::lock_guard<std::mutex> lock{mutex_};
     submitted_.insert(submitted_.end(), readings.begin(), readings.end());
     last_received_ = received;

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <csignal>
 #include <fstream>
+#include <set>
 #include <zmq.hpp>
 
 #include "cluster/control_wire.hpp"
@@ -210,9 +211,30 @@ std::size_t readings_on(const member& x, const std::string& device) {
   return std::get<wire::value_array>(reply->result.get("readings")->v).size();
 }
 
+// The state of an alert on a member, or "" when it has none.
+std::string ask_alert(const member& x, const std::string& id) {
+  zmq::context_t ctx{1};
+  zmq::socket_t sock{ctx, zmq::socket_type::dealer};
+  sock.set(zmq::sockopt::linger, 0);
+  sock.connect(x.control);
+  wire::control_request req;
+  req.id = 3;
+  req.cmd = "alert";
+  req.args = wire::value_object{{"id", id}};
+  sock.send(zmq::buffer(wire::encode_control_request(req)), zmq::send_flags::none);
+  zmq::pollitem_t item{sock.handle(), 0, ZMQ_POLLIN, 0};
+  REQUIRE(zmq::poll(&item, 1, std::chrono::seconds(10)) == 1);
+  zmq::message_t m;
+  REQUIRE(sock.recv(m));
+  auto reply = wire::decode_control_reply(static_cast<const char*>(m.data()), m.size());
+  REQUIRE(reply.has_value());
+  if (!reply->ok) return {};
+  return reply->result.get("alert")->str("state").value_or("");
+}
+
 }  // namespace
 
-TEST_CASE("any member takes readings and each is journaled once, by the owner of its shard") {
+TEST_CASE("any member takes readings, and each is journaled once by its owner and once by its follower") {
   three_nodes c;
   for (const auto& x : c.m)
     REQUIRE(eventually([&] { return status_of(x).all_up(); }));
@@ -230,10 +252,12 @@ TEST_CASE("any member takes readings and each is journaled once, by the owner of
     REQUIRE(again.has_value());
     CHECK(again->duplicates == 1);
     const std::vector<std::string> all{"node-1", "node-2", "node-3"};
-    const auto owner = place(shard_of(routing_key(device, std::string{"P-" + device}), 64), all).owner;
+    const auto placed = place(shard_of(routing_key(device, std::string{"P-" + device}), 64), all);
+    const auto& owner = placed.owner;
     for (const auto& x : c.m) {
-      INFO(device << " on " << x.id << ", owner " << owner);
-      CHECK(readings_on(x, device) == (x.id == owner ? 2u : 0u));
+      INFO(device << " on " << x.id << ", owner " << owner << ", follower " << placed.follower);
+      // The owner journals each reading once and replicates it to the follower before the ack.
+      CHECK(readings_on(x, device) == (x.id == owner || x.id == placed.follower ? 2u : 0u));
     }
     ++held_by[owner];
   }
@@ -322,3 +346,54 @@ TEST_CASE("a member alone takes no readings and pages nothing until a majority i
   for (auto& x : c.m)
     if (x.p) x.kill();
 }
+
+TEST_CASE("the owner of a streaming device is killed: its follower takes over with every acked reading") {
+  three_nodes c;
+  for (const auto& x : c.m) REQUIRE(eventually([&] { return status_of(x).all_up(); }));
+  const std::vector<std::string> all{"node-1", "node-2", "node-3"};
+  const auto device = device_owned_by("node-1", "oxi-f");
+  const auto shard = shard_of(routing_key(device, std::string{"P-" + device}), 64);
+  const auto follower = place(shard, all).follower;
+  const std::size_t fi = follower == "node-2" ? 1 : 2;  // the follower's index in c.m
+  const auto& entry = c.m[fi == 1 ? 2 : 1];             // the member the integrator talks to
+  zmq::context_t ctx{1};
+  std::vector<std::unique_ptr<test::gateway>> gws;
+  for (const auto& x : c.m)
+    gws.push_back(std::make_unique<test::gateway>(ctx, x.pager, "ward-" + x.id, std::vector<std::string>{"nurse", "charge"}));
+
+  // The stream: 60 readings, SpO2 84 from seq 5 on (the alert fires and is paged at the
+  // owner, and stays firing), the owner SIGKILLed after seq 30. Each batch is resent until
+  // acked, as integrators do.
+  std::set<std::uint64_t> acked;
+  for (std::uint64_t seq = 1; seq <= 60; ++seq) {
+    if (seq == 31) c.m[0].kill();
+    const double value = seq >= 5 ? 84 : 97;
+    const auto deadline = clk::now() + std::chrono::seconds(30);
+    for (;;) {
+      auto ack = send(entry, static_cast<std::int64_t>(seq), device, value, seq);
+      if (ack && ack->accepted + ack->duplicates == 1) break;
+      REQUIRE(clk::now() < deadline);
+    }
+    acked.insert(seq);
+  }
+  // Every acked reading is on the new owner, once.
+  auto& now_owner = c.m[fi];
+  CHECK(readings_on(now_owner, device) == acked.size());
+  // The alert that fired at the old owner is there too: rebuilt from the replicated readings.
+  auto alert = ask_alert(now_owner, "d/" + device + "/spo2_low/1");
+  CHECK(alert == "firing");
+  // Its first page was sent by the old owner; the new owner pages the same step under the
+  // same id (a gateway shows it once), never under a new one.
+  const auto first_id = "d/" + device + "/spo2_low/1@0.0/nurse";
+  REQUIRE(gws[0]->poll_until([&] { return gws[0]->shown.count(first_id) > 0; }));
+  REQUIRE(gws[fi]->poll_until([&] { return gws[fi]->shown.count(first_id) > 0; }));
+  const auto second_id = "d/" + device + "/spo2_low/1@1.0/charge";
+  for (const auto& g : gws)
+    for (const auto& p : g->pages) {
+      INFO(p.page_id);
+      CHECK((p.page_id == first_id || p.page_id == second_id));
+    }
+  for (auto& x : c.m)
+    if (x.p) x.kill();
+}
+
