@@ -1,6 +1,12 @@
 #include "actors/node.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <thread>
+#include <set>
+#include <future>
+#include <deque>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -42,6 +48,112 @@ struct cluster_routing {
   cluster::forwarder* forward = nullptr;
 };
 
+// Pushes the journaled readings of some shards to a member, as replicas: to the new owner
+// of shards this node stopped owning (a member came back), and to a new follower of shards
+// this node owns. One thread, one job at a time, batches of 500 each waited for.
+class handoff {
+public:
+  handoff(storage::journal& j, cluster_routing& r) : journal_(j), routing_(r), thread_([this] { run(); }) {}
+  ~handoff() {
+    {
+      std::lock_guard<std::mutex> lock{mutex_};
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  void push(const std::string& member, std::set<std::uint32_t> shards) {
+    {
+      std::lock_guard<std::mutex> lock{mutex_};
+      jobs_.push_back({member, std::move(shards)});
+    }
+    wake_.notify_all();
+  }
+
+private:
+  struct job {
+    std::string member;
+    std::set<std::uint32_t> shards;
+  };
+  void run() {
+    for (;;) {
+      job j;
+      {
+        std::unique_lock<std::mutex> lock{mutex_};
+        wake_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+        if (stopping_) return;
+        j = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      transfer(j);
+    }
+  }
+  bool stopping() {
+    std::lock_guard<std::mutex> lock{mutex_};
+    return stopping_;
+  }
+  // Sends one batch and waits for the member's ack (or the forwarder's timeout); a refusal
+  // is tried again, 10 times in all, half a second apart (the member may be starting).
+  bool send(const cluster::forward_target& to, std::vector<reading>& batch) {
+    status st;
+    for (int attempt = 0; attempt < 10 && !stopping(); ++attempt) {
+      if (attempt > 0) {
+        std::unique_lock<std::mutex> lock{mutex_};
+        wake_.wait_for(lock, std::chrono::milliseconds{500}, [&] { return stopping_; });
+      }
+      auto done = std::make_shared<std::promise<status>>();
+      auto answer = done->get_future();
+      routing_.forward->forward(
+          to, batch, [done](status s, std::uint64_t, std::uint64_t) { done->set_value(s); }, true);
+      st = answer.get();
+      if (st) break;
+    }
+    batch.clear();
+    if (!st) log(log_level::warn, "cluster", "handoff_failed", {{"member", to.member}, {"error", st.to_string()}});
+    return st.is_ok();
+  }
+  void transfer(const job& j) {
+    cluster::forward_target to;
+    std::uint32_t shards = 0;
+    {
+      std::lock_guard<std::mutex> lock{routing_.mutex};
+      auto at = routing_.ingest_of.find(j.member);
+      if (at == routing_.ingest_of.end() || at->second.empty()) return;
+      to = cluster::forward_target{j.member, at->second, routing_.keys_of[j.member]};
+      shards = routing_.shards;
+    }
+    std::vector<reading> batch;
+    std::uint64_t sent = 0;
+    bool ok = true;
+    auto st = journal_.for_each([&](const storage::journal_entry& e) {
+      const auto key = routing_key(e.r.device.str(), e.r.patient ? std::optional<std::string_view>{e.r.patient->str()}
+                                                                 : std::nullopt);
+      if (!j.shards.count(shard_of(key, shards))) return true;
+      batch.push_back(e.r);
+      ++sent;
+      if (batch.size() >= 500) ok = send(to, batch);
+      return ok && !stopping();
+    });
+    if (ok && !batch.empty()) ok = send(to, batch);
+    if (!st) log(log_level::error, "cluster", "handoff_read_failed", {{"error", st.to_string()}});
+    log(ok ? log_level::info : log_level::warn, "cluster", ok ? "handoff_done" : "handoff_incomplete",
+        {{"member", j.member}, {"shards", std::to_string(j.shards.size())}, {"readings", std::to_string(sent)}});
+  }
+
+  storage::journal& journal_;
+  cluster_routing& routing_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<job> jobs_;
+  bool stopping_ = false;
+  std::thread thread_;  // last: starts once the members above exist
+};
+
+// A shard this node owned that another member owns now.
+bool pq_changed(const std::string& was, const std::string& now, const std::string& self) {
+  return was == self && now != self && !now.empty();
+}
+
 // Completes an ingest request split between this node and the owners it was forwarded to:
 // one answer once every part answered, a failure if any part failed (the integrator
 // resends, and what was stored already counts as duplicate).
@@ -70,10 +182,12 @@ public:
       : journal_(j), host_(std::move(host)), quorum_(quorum), routing_(routing) {}
 
   status submit(std::vector<reading> readings, epoch_ms received, done_fn done, origin from) override {
+    // An owner's replica is only journaled: taking it is safe whatever this node sees (a
+    // member that has just come back gets its handoff before it has heard a majority).
+    if (from == origin::replica) return store(std::move(readings), received, std::move(done), false);
     // The minority side of a partition takes nothing: the majority may own these entities.
     if (!quorum_.load(std::memory_order_acquire))
       return {errc::unavailable, "this node does not see a majority of its cluster; send to another member or retry"};
-    if (from == origin::replica) return store(std::move(readings), received, std::move(done), false);
     if (from == origin::forwarded || routing_ == nullptr) return store(std::move(readings), received, std::move(done));
     std::vector<reading> local;
     std::map<std::string, std::vector<reading>> remote;
@@ -271,6 +385,7 @@ struct node::impl {
   std::unique_ptr<cluster::peer_link> peers;
   cluster_routing routing;
   std::unique_ptr<cluster::forwarder> forward;
+  std::unique_ptr<handoff> handoffs;
   std::unique_ptr<cluster::zap_handler> zap;  // admits the keys of the access list
   std::unique_ptr<cluster::pager_server> pager;
   std::unique_ptr<storage::journal> journal;
@@ -333,14 +448,33 @@ status node::start_cluster(impl& p, const config::node_options& opts, const time
       // went move (rendezvous hashing).
       auto live = pp->members->live(now);
       std::lock_guard<std::mutex> routing_lock{pp->routing.mutex};
+      // A member owns nothing until it says where it takes readings (its ingest endpoint is
+      // bound after its peer link starts): a forward or handoff to it could not be sent.
+      live.erase(std::remove_if(live.begin(), live.end(),
+                                [&](const std::string& m) {
+                                  if (m == pp->routing.self) return false;
+                                  auto at = pp->routing.ingest_of.find(m);
+                                  return at == pp->routing.ingest_of.end() || at->second.empty();
+                                }),
+                 live.end());
       if (live != pp->routing.live || pp->routing.owners.empty()) {
+        const bool first = pp->routing.owners.empty();
         pp->routing.owners.resize(pp->routing.shards);
         pp->routing.followers.resize(pp->routing.shards);
+        // What this node holds goes to whoever needs it now: the new owner of a shard it no
+        // longer owns, and a new follower of a shard it owns.
+        std::map<std::string, std::set<std::uint32_t>> to_push;
         for (std::uint32_t s = 0; s < pp->routing.shards; ++s) {
           auto placed = place(s, live);
+          const auto& self = pp->routing.self;
+          if (!first && pq_changed(pp->routing.owners[s], placed.owner, self)) to_push[placed.owner].insert(s);
+          if (!first && placed.owner == self && !placed.follower.empty() && placed.follower != pp->routing.followers[s])
+            to_push[placed.follower].insert(s);
           pp->routing.owners[s] = std::move(placed.owner);
           pp->routing.followers[s] = std::move(placed.follower);
         }
+        for (auto& [member, shards] : to_push)
+          if (member != pp->routing.self && pp->handoffs) pp->handoffs->push(member, std::move(shards));
         std::string names;
         for (const auto& m : live) names += (names.empty() ? "" : ",") + m;
         log(log_level::info, "cluster", "shards_placed", {{"live", names}});
@@ -367,6 +501,7 @@ status node::start_cluster(impl& p, const config::node_options& opts, const time
   if (!fwd) return fwd.error();
   p.forward = std::move(*fwd);
   p.routing.forward = p.forward.get();
+  p.handoffs = std::make_unique<handoff>(*p.journal, p.routing);
   auto link = cluster::peer_link::start(p.ctx, std::move(lo), std::move(ev));
   if (!link) return link.error();
   p.peers = std::move(*link);
@@ -467,8 +602,9 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
     for (auto* a : {&p->host, &p->escalator})
       if (*a) caf::anon_send(*a, actors::shutdown_atom::value);
     p->sys->await_all_actors_done();
-    if (p->forward) p->forward->stop();
     if (p->peers) p->peers->stop();
+    if (p->forward) p->forward->stop();
+    p->handoffs.reset();
     if (p->pager) p->pager->stop();
     if (p->zap) p->zap->stop();
     p->journal->close();
@@ -603,8 +739,9 @@ void node::stop() {
   }
   caf::anon_send(impl_->host, actors::shutdown_atom::value);
   impl_->sys->await_all_actors_done();
-  if (impl_->forward) impl_->forward->stop();
-  if (impl_->peers) impl_->peers->stop();
+  if (impl_->peers) impl_->peers->stop();      // no more ticks, so no new handoffs
+  if (impl_->forward) impl_->forward->stop();  // fails what a handoff may be waiting for
+  impl_->handoffs.reset();
   impl_->pager->stop();
   if (impl_->zap) impl_->zap->stop();  // it audits: before the journal closes
   impl_->journal->close();

@@ -347,7 +347,7 @@ TEST_CASE("a member alone takes no readings and pages nothing until a majority i
     if (x.p) x.kill();
 }
 
-TEST_CASE("the owner of a streaming device is killed: its follower takes over with every acked reading") {
+TEST_CASE("the owner of a streaming device is killed: its follower takes over with every acked reading, and it rejoins") {
   three_nodes c;
   for (const auto& x : c.m) REQUIRE(eventually([&] { return status_of(x).all_up(); }));
   const std::vector<std::string> all{"node-1", "node-2", "node-3"};
@@ -393,6 +393,23 @@ TEST_CASE("the owner of a streaming device is killed: its follower takes over wi
       INFO(p.page_id);
       CHECK((p.page_id == first_id || p.page_id == second_id));
     }
+
+  // node-1 comes back: it owns the shard again, and the member that owned it meanwhile
+  // hands over what it took, so both hold every reading: full replication again.
+  c.m[0].start();
+  for (const auto& x : c.m) REQUIRE(eventually([&] { return status_of(x).all_up(); }));
+  REQUIRE(eventually([&] { return readings_on(c.m[0], device) == acked.size(); }));
+  for (std::uint64_t seq = 61; seq <= 70; ++seq) {
+    const auto deadline = clk::now() + std::chrono::seconds(30);
+    for (;;) {
+      auto ack = send(entry, static_cast<std::int64_t>(seq), device, 84, seq);
+      if (ack && ack->accepted + ack->duplicates == 1) break;
+      REQUIRE(clk::now() < deadline);
+    }
+    acked.insert(seq);
+  }
+  CHECK(readings_on(c.m[0], device) == acked.size());
+  CHECK(readings_on(c.m[fi], device) == acked.size());
   for (auto& x : c.m)
     if (x.p) x.kill();
 }
