@@ -10,11 +10,13 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <zmq.hpp>
 
 #include "cluster/control_wire.hpp"
+#include "cluster/curve.hpp"
 #include "cluster/ingest_client.hpp"
 #include "engine/membership.hpp"
 #include "tests/support/gateway.hpp"
@@ -68,6 +70,7 @@ routes:
 
 struct member {
   std::string id, data;
+  cluster::client_security op, integrator, gateway;  // with CURVE: the test's keys for this node
   std::vector<std::string> args;
   std::unique_ptr<test::process> p;
   std::string ingest, pager, control;
@@ -94,12 +97,34 @@ struct member {
 struct three_nodes {
   test::temp_dir dir;
   std::vector<member> m;
-  three_nodes() {
+  // `secure`: CURVE on every endpoint and the peer links (a key per node, role node, in one
+  // access file with the test's operator, integrator and gateway) and data encrypted at rest.
+  explicit three_nodes(bool secure = false) {
     const std::string rules = dir.sub("rules.yaml");
     std::ofstream{rules} << rules_yaml;
     std::string members;
     for (int i = 1; i <= 3; ++i)
       members += (i > 1 ? "," : "") + ("node-" + std::to_string(i)) + "=tcp://127.0.0.1:" + std::to_string(free_port());
+    const std::string keys = dir.sub("keys");
+    std::map<std::string, cluster::curve_keypair> pairs;
+    if (secure) {
+      std::filesystem::create_directories(keys);
+      std::string access = "version: 1\nkeys:\n";
+      for (const char* name : {"node-1", "node-2", "node-3", "op", "integrator", "gateway"}) {
+        auto kp = cluster::generate_keypair();
+        REQUIRE(kp.has_value());
+        REQUIRE(cluster::write_key_files(keys, name, *kp));
+        pairs[name] = *kp;
+        const std::string n{name};
+        const std::string role = n.rfind("node-", 0) == 0 ? "node" : n == "op" ? "operator" : n;
+        access += "  - name: " + n + "\n    role: " + role + "\n    public-key: \"" + kp->public_key + "\"\n" +
+                  (n == "integrator" ? "    devices: [\"*\"]\n" : n == "gateway" ? "    targets: [\"*\"]\n" : "");
+      }
+      std::ofstream{keys + "/access.yaml"} << access;
+      test::process gen{ALERT_ALERTCTL_PATH, {"keygen", "--data-keys", keys + "/data.keys"}};
+      gen.read_all();
+      REQUIRE(gen.wait() == 0);
+    }
     for (int i = 1; i <= 3; ++i) {
       member x;
       x.id = "node-" + std::to_string(i);
@@ -107,8 +132,17 @@ struct three_nodes {
       x.args = {"--node-id", x.id, "--data-dir", x.data, "--cluster.members", members,
                 "--ingest.endpoint", "tcp://127.0.0.1:*", "--pager.endpoint", "tcp://127.0.0.1:*",
                 "--control.endpoint", "tcp://127.0.0.1:*", "--metrics.endpoint", "off", "--stats-interval", "0",
-                "--rules", rules, "--pager.grace-ms", "0", "--rules.tick-ms", "100",
-                "--security.plaintext", "--security.plaintext-storage"};
+                "--rules", rules, "--pager.grace-ms", "0", "--rules.tick-ms", "100"};
+      if (secure) {
+        x.args.insert(x.args.end(), {"--security.node-key", keys + "/" + x.id + ".key", "--security.access",
+                                     keys + "/access.yaml", "--security.data-key-file", keys + "/data.keys"});
+        const auto node_key = pairs[x.id].public_key;
+        x.op = {node_key, pairs["op"]};
+        x.integrator = {node_key, pairs["integrator"]};
+        x.gateway = {node_key, pairs["gateway"]};
+      } else {
+        x.args.insert(x.args.end(), {"--security.plaintext", "--security.plaintext-storage"});
+      }
       m.push_back(std::move(x));
     }
     for (auto& x : m) x.start();
@@ -131,6 +165,7 @@ view status_of(const member& x) {
   zmq::context_t ctx{1};
   zmq::socket_t sock{ctx, zmq::socket_type::dealer};
   sock.set(zmq::sockopt::linger, 0);
+  cluster::apply_client(sock, x.op);
   sock.connect(x.control);
   wire::control_request req;
   req.id = 1;
@@ -168,6 +203,7 @@ result<wire::ingest_ack> send(const member& x, std::int64_t batch, const std::st
   zmq::context_t ctx{1};
   cluster::client_options co;
   co.endpoint = x.ingest;
+  co.security = x.integrator;
   co.timeout = std::chrono::seconds(5);
   co.attempts = 1;
   cluster::ingest_client c{ctx, co};
@@ -195,6 +231,7 @@ std::size_t readings_on(const member& x, const std::string& device) {
   zmq::context_t ctx{1};
   zmq::socket_t sock{ctx, zmq::socket_type::dealer};
   sock.set(zmq::sockopt::linger, 0);
+  cluster::apply_client(sock, x.op);
   sock.connect(x.control);
   wire::control_request req;
   req.id = 2;
@@ -216,6 +253,7 @@ std::string ask_alert(const member& x, const std::string& id) {
   zmq::context_t ctx{1};
   zmq::socket_t sock{ctx, zmq::socket_type::dealer};
   sock.set(zmq::sockopt::linger, 0);
+  cluster::apply_client(sock, x.op);
   sock.connect(x.control);
   wire::control_request req;
   req.id = 3;
@@ -414,3 +452,21 @@ TEST_CASE("the owner of a streaming device is killed: its follower takes over wi
     if (x.p) x.kill();
 }
 
+TEST_CASE("with CURVE and encryption at rest, members admit each other by their node keys and forward") {
+  three_nodes c{true};
+  for (const auto& x : c.m) REQUIRE(eventually([&] { return status_of(x).all_up(); }));
+  zmq::context_t ctx{1};
+  test::gateway gw{ctx, c.m[1].pager, "ward", {"nurse", "charge"}, c.m[1].gateway};
+  // Sent to node-1, owned by node-2: forwarded over CURVE with node-1's own key, replicated
+  // to the follower, paged by node-2.
+  const auto device = device_owned_by("node-2", "oxi-c");
+  auto ack = send(c.m[0], 1, device, 84, 1);
+  REQUIRE(ack.has_value());
+  CHECK(ack->accepted == 1);
+  const std::vector<std::string> all{"node-1", "node-2", "node-3"};
+  const auto placed = place(shard_of(routing_key(device, std::string{"P-" + device}), 64), all);
+  for (const auto& x : c.m)
+    CHECK(readings_on(x, device) == (x.id == placed.owner || x.id == placed.follower ? 1u : 0u));
+  CHECK(gw.page(1).device == device);
+  for (auto& x : c.m) x.kill();
+}
