@@ -12,6 +12,9 @@
 //     process of this program so that earlier parts leave nothing on its heap).
 //  5. Recovery: alertd started on a data dir holding 1 000 000 journaled readings; time to
 //     its ready line and to the answer of a device query.
+//  6. Three-node cluster: three alertd processes on this machine as one cluster (readings
+//     routed by shard, each replicated to its follower before the ack), the load spread over
+//     the three ingest endpoints; against one node under the same load.
 //
 // The load generator: pipelined DEALER clients (--threads, --window requests in flight each)
 // sending batches of N heart_rate readings (60-99/min: fires nothing) over --devices devices.
@@ -19,6 +22,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -367,7 +373,14 @@ void as_client(zmq::socket_t& sock, cluster::client_security bench_keys::*who) {
   if (current_mode.curve && current_keys) cluster::apply_client(sock, current_keys->*who);
 }
 
+load_result drive(const std::vector<std::string>& endpoints, const settings& s, std::size_t batch);
+
 load_result drive(const std::string& endpoint, const settings& s, std::size_t batch) {
+  return drive(std::vector<std::string>{endpoint}, s, batch);
+}
+
+/// Client thread t sends to endpoints[t % endpoints.size()].
+load_result drive(const std::vector<std::string>& endpoints, const settings& s, std::size_t batch) {
   const epoch_ms ts = wall_clock{}.now() - 1000;
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> readings{0}, batches{0}, errors{0};
@@ -380,7 +393,7 @@ load_result drive(const std::string& endpoint, const settings& s, std::size_t ba
       zmq::socket_t sock{ctx, zmq::socket_type::dealer};
       sock.set(zmq::sockopt::linger, 0);
       as_client(sock, &bench_keys::integrator);
-      sock.connect(endpoint);
+      sock.connect(endpoints[t % endpoints.size()]);
       batch_maker mk{"bench-" + std::to_string(t) + "-", std::max<std::size_t>(1, s.devices / s.threads), ts};
       std::int64_t next_batch = 0;
       std::map<std::int64_t, clk::time_point> outstanding;
@@ -523,7 +536,7 @@ struct alertd_instance {
 };
 
 alertd_instance start_alertd(const std::string& exe, const fs::path& scratch, bool sync, std::chrono::seconds timeout,
-                             bool fresh = true) {
+                             bool fresh = true, const std::vector<std::string>& extra = {}) {
   const fs::path data = scratch / "data";
   if (fresh) fs::remove_all(data);
   fs::create_directories(scratch);
@@ -540,6 +553,7 @@ alertd_instance start_alertd(const std::string& exe, const fs::path& scratch, bo
     args.insert(args.end(), {"--security.data-key-file", current_keys->data_keys});
   else
     args.emplace_back("--security.plaintext-storage");
+  args.insert(args.end(), extra.begin(), extra.end());
   a.proc = std::make_unique<child_process>(exe, args, a.log.string());
   auto line = a.proc->wait_for_line("alertd ready", timeout);
   if (!line)
@@ -692,6 +706,58 @@ run_result run_engine(const std::string& exe, const settings& s, std::size_t bat
     r.pages = gw.first_pages();
   }
   r.stop_s = stop_alertd(d);
+  fs::remove_all(scratch);
+  return r;
+}
+
+// ---- 6. three-node cluster ----------------------------------------------------------------------
+
+int free_loopback_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw std::runtime_error("socket failed");
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    ::close(fd);
+    throw std::runtime_error("cannot find a free loopback port");
+  }
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+/// Three alertd processes as one cluster (plaintext: the keys of one node do not make a
+/// cluster), the load spread over their ingest endpoints.
+run_result run_cluster(const std::string& exe, const settings& s, std::size_t batch, const fs::path& scratch) {
+  std::string members;
+  for (int i = 1; i <= 3; ++i)
+    members += (i > 1 ? "," : "") + ("node-" + std::to_string(i)) + "=tcp://127.0.0.1:" + std::to_string(free_loopback_port());
+  const auto saved = current_mode;
+  current_mode = security_mode{"plaintext"};
+  std::vector<alertd_instance> nodes;
+  for (int i = 1; i <= 3; ++i)
+    nodes.push_back(start_alertd(exe, scratch / ("node-" + std::to_string(i)), s.sync, std::chrono::seconds{60}, true,
+                                 {"--node-id", "node-" + std::to_string(i), "--cluster.members", members}));
+  current_mode = saved;
+  // Every member in quorum with the shards placed over all three.
+  const auto deadline = clk::now() + std::chrono::seconds{30};
+  for (const auto& n : nodes)
+    for (;;) {
+      auto st = control_call(n.control, "status", wire::value_object{}, std::chrono::seconds{10});
+      const auto* c = st && st->ok ? st->result.get("cluster") : nullptr;
+      const auto* owned = c ? c->get("owned") : nullptr;
+      if (c && c->boolean("quorum").value_or(false) && owned && owned->is_object() &&
+          std::get<wire::value_object>(owned->v).size() == 3)
+        break;
+      if (clk::now() > deadline) throw std::runtime_error("the three nodes did not form a cluster within 30 s");
+      std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    }
+  std::vector<std::string> endpoints;
+  for (const auto& n : nodes) endpoints.push_back(n.ingest);
+  run_result r = summarize(drive(endpoints, s, batch));
+  for (auto& n : nodes) r.stop_s = std::max(r.stop_s, stop_alertd(n));
   fs::remove_all(scratch);
   return r;
 }
@@ -1119,7 +1185,7 @@ int main(int argc, char** argv) {
        "seconds of probes (20/s) for the latency measure")
       ("recovery-readings", po::value(&recovery_readings)->default_value(recovery_readings),
        "readings journaled before the restart measure (0: skip it)")
-      ("skip", po::value(&skip_arg), "comma-separated parts to skip: bare,engine,latency,memory,recovery")
+      ("skip", po::value(&skip_arg), "comma-separated parts to skip: bare,engine,latency,memory,recovery,cluster")
       ("security", po::value(&security_arg)->default_value(security_arg),
        "how the alertd under test is secured, comma-separated, each measured in the engine part: plaintext, "
        "curve (CURVE on every endpoint), full (CURVE and encryption at rest); latency and recovery use the last");
@@ -1176,7 +1242,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto enabled = [&](const char* part) { return skip.count(part) == 0; };
-  const bool need_alertd = enabled("engine") || enabled("latency") || (enabled("recovery") && recovery_readings > 0);
+  const bool need_alertd = enabled("engine") || enabled("latency") || enabled("cluster") ||
+                           (enabled("recovery") && recovery_readings > 0);
   std::string self_exe;
   std::error_code ec;
   self_exe = fs::read_symlink("/proc/self/exe", ec).string();
@@ -1299,6 +1366,21 @@ int main(int argc, char** argv) {
   if (enabled("recovery") && recovery_readings > 0) {
     section("5. Recovery: alertd restarted on a data dir holding journaled readings");
     attempt("recovery", [&] { run_recovery(alertd, s.sync, recovery_readings, base / "recovery"); });
+  }
+  if (enabled("cluster")) {
+    section("6. Three-node cluster on this machine (plaintext): readings routed by shard and replicated to\n"
+            "   the follower before the ack, the client threads spread over the three ingest endpoints");
+    std::printf("%-6s %18s %22s %10s %10s\n", "batch", "cluster readings/s", "one node (plaintext)", "ratio",
+                "p50 ms");
+    for (auto b : batches)
+      attempt("cluster", [&] {
+        auto r = run_cluster(alertd, s, b, base / ("cluster-b" + std::to_string(b)));
+        const double one = mode_rate.count("plaintext") && mode_rate["plaintext"].count(b) ? mode_rate["plaintext"][b] : 0;
+        std::printf("%-6zu %18s %22s %10s %10s\n", b, grouped(r.readings_per_s).c_str(),
+                    one > 0 ? grouped(one).c_str() : "-", one > 0 ? fixed(r.readings_per_s / one, 2).c_str() : "-",
+                    fixed(r.p50_ms, 2).c_str());
+        std::fflush(stdout);
+      });
   }
   std::printf("\n");
   std::fflush(stdout);
