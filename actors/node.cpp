@@ -439,9 +439,11 @@ status node::start_cluster(impl& p, const config::node_options& opts, const time
     std::lock_guard<std::mutex> lock{pp->cluster_mutex};
     const auto now = c->now();
     pp->members->tick(now);
-    for (const auto& t : pp->members->take_transitions())
+    for (const auto& t : pp->members->take_transitions()) {
       log(t.to == member_state::up ? log_level::info : log_level::warn, "cluster",
           "member_" + std::string{to_string(t.to)}, {{"member", t.id}, {"was", std::string{to_string(t.from)}}});
+      if (t.to == member_state::unreachable && pp->forward) pp->forward->abandon(t.id);
+    }
     const bool q = pp->members->has_quorum(now);
     {
       // Shards are placed over the live members; only the shards of a member that came or

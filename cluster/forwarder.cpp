@@ -64,6 +64,15 @@ void forwarder::forward(const forward_target& to, std::vector<reading> readings,
   [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
 }
 
+void forwarder::abandon(const std::string& member) {
+  {
+    std::lock_guard<std::mutex> lock{mutex_};
+    abandoned_.push_back(member);
+  }
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+}
+
 void forwarder::stop() {
   if (!thread_.joinable()) return;
   {
@@ -98,10 +107,21 @@ void forwarder::run() {
   try {
     while (!stopping_.load()) {
       std::deque<job> jobs;
+      std::vector<std::string> gone;
       {
         std::lock_guard<std::mutex> lock{mutex_};
         jobs.swap(queue_);
+        gone.swap(abandoned_);
       }
+      for (const auto& member : gone)
+        for (auto it = waiting_.begin(); it != waiting_.end();) {
+          if (it->second.member != member) {
+            ++it;
+            continue;
+          }
+          fail(it->second, "member " + member + " is unreachable");
+          it = waiting_.erase(it);
+        }
       const auto now = std::chrono::steady_clock::now();
       for (auto& j : jobs) {
         waiting w{std::move(j.done), now + timeout_, j.to.member, j.to.endpoint};

@@ -49,6 +49,10 @@ public:
   /// own); `done` runs once, on the forwarder's thread (or in stop()).
   void forward(const forward_target& to, std::vector<reading> readings, done_fn done, bool replica = false);
 
+  /// Fails at once what waits for `member` (found unreachable): the integrator resends
+  /// through the new placement instead of waiting for the timeout.
+  void abandon(const std::string& member);
+
   /// Fails whatever is outstanding with unavailable and stops the thread. Idempotent.
   void stop();
 
@@ -78,6 +82,7 @@ private:
   std::atomic<std::uint64_t> next_id_{1};
   std::mutex mutex_;
   std::deque<job> queue_;  // guarded by mutex_
+  std::vector<std::string> abandoned_;  // guarded by mutex_
   // The I/O thread's own: a DEALER per endpoint, and the requests waiting for a reply.
   std::map<std::string, std::unique_ptr<zmq::socket_t>> sockets_;
   std::map<std::uint64_t, waiting> waiting_;

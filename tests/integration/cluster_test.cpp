@@ -403,8 +403,12 @@ TEST_CASE("the owner of a streaming device is killed: its follower takes over wi
   // owner, and stays firing), the owner SIGKILLed after seq 30. Each batch is resent until
   // acked, as integrators do.
   std::set<std::uint64_t> acked;
+  clk::time_point killed_at{};
   for (std::uint64_t seq = 1; seq <= 60; ++seq) {
-    if (seq == 31) c.m[0].kill();
+    if (seq == 31) {
+      killed_at = clk::now();
+      c.m[0].kill();
+    }
     const double value = seq >= 5 ? 84 : 97;
     const auto deadline = clk::now() + std::chrono::seconds(30);
     for (;;) {
@@ -412,6 +416,9 @@ TEST_CASE("the owner of a streaming device is killed: its follower takes over wi
       if (ack && ack->accepted + ack->duplicates == 1) break;
       REQUIRE(clk::now() < deadline);
     }
+    if (seq == 31)
+      WARN("failover: SIGKILL of the owner to the first reading acked through the new owner: "
+           << std::chrono::duration_cast<std::chrono::milliseconds>(clk::now() - killed_at).count() << " ms");
     acked.insert(seq);
   }
   // Every acked reading is on the new owner, once.
