@@ -46,6 +46,7 @@ struct escalator_state {
   std::map<std::string, entry> live;               // by alert id; std::map: stable references
   std::map<std::string, std::string> unreachable;  // target -> its open technical alert
   epoch_ms started_at = 0;
+  bool paused = false;  // no cluster majority: nothing is paged
   std::uint64_t raised = 0;  // unreachable alerts raised in this run (for unique ids)
   static inline const char* name = "escalator";
 };
@@ -165,6 +166,9 @@ bool owned_here(const alert_record& a) { return a.entity == unreachable_entity |
 // unreachable, which may page the next step at once and raises a technical alert.
 void run(esc_actor* self, const std::string& alert_id, std::vector<escalation_action> acts) {
   auto& s = self->state;
+  // Without a cluster majority nothing leaves: a response handler (which skip does not hold
+  // back) may still get here. The step is taken again when the majority is back.
+  if (s.paused) return;
   std::vector<std::string> lost;  // targets found unreachable
   for (int round = 0; !acts.empty() && round < 64; ++round) {
     auto it = s.live.find(alert_id);
@@ -513,6 +517,7 @@ behavior running(esc_actor* self) {
         // The minority side of a partition pages nothing: everything but the questions below
         // waits in the mailbox until the majority is back.
         log(log_level::error, "escalation", "paused", {{"msg", "no cluster majority: paging stops until it is back"}});
+        self->state.paused = true;
         self->set_default_handler(skip);
         self->become(paused(self));
       },
@@ -558,6 +563,7 @@ behavior paused(esc_actor* self) {
       [=](quorum_atom, bool ok) {
         if (!ok) return;
         log(log_level::info, "escalation", "resumed_with_quorum", {{"escalations", std::to_string(self->state.live.size())}});
+        self->state.paused = false;
         self->set_default_handler(print_and_drop);
         self->become(running(self));
         safely("tick", [&] { tick(self); });  // what fell due while paused fires now

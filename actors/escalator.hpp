@@ -45,10 +45,7 @@ using start_atom = caf::atom_constant<caf::atom("start")>;
 using hello_atom = caf::atom_constant<caf::atom("hello")>;
 using page_status_atom = caf::atom_constant<caf::atom("pgstatus")>;
 using escalations_atom = caf::atom_constant<caf::atom("escalats")>;
-/// (quorum_atom, bool): in a cluster, whether this node sees a majority. Without it the
-/// escalator pages nothing: alerts and timers wait (in its mailbox) until the majority is
-/// back, and only then fire what fell due.
-using quorum_atom = caf::atom_constant<caf::atom("quorum")>;
+
 
 /// What the escalator counts, read by the metrics endpoint from any thread.
 struct escalation_metrics {

@@ -65,7 +65,10 @@ public:
   void push(const std::string& member, std::set<std::uint32_t> shards) {
     {
       std::lock_guard<std::mutex> lock{mutex_};
-      jobs_.push_back({member, std::move(shards)});
+      // One waiting job per member: a flapping member does not queue scan after scan.
+      auto same = std::find_if(jobs_.begin(), jobs_.end(), [&](const job& j) { return j.member == member; });
+      if (same != jobs_.end()) same->shards.insert(shards.begin(), shards.end());
+      else jobs_.push_back({member, std::move(shards)});
     }
     wake_.notify_all();
   }
@@ -85,7 +88,11 @@ private:
         j = std::move(jobs_.front());
         jobs_.pop_front();
       }
-      transfer(j);
+      try {
+        transfer(j);
+      } catch (const std::exception& e) {
+        log(log_level::error, "cluster", "handoff_failed", {{"member", j.member}, {"error", e.what()}});
+      }
     }
   }
   bool stopping() {
@@ -188,7 +195,20 @@ public:
     // The minority side of a partition takes nothing: the majority may own these entities.
     if (!quorum_.load(std::memory_order_acquire))
       return {errc::unavailable, "this node does not see a majority of its cluster; send to another member or retry"};
-    if (from == origin::forwarded || routing_ == nullptr) return store(std::move(readings), received, std::move(done));
+    if (routing_ == nullptr) return store(std::move(readings), received, std::move(done));
+    if (from == origin::forwarded) {
+      // Members' views differ for up to a heartbeat tick after a change: a shard is taken only
+      // by the member that owns it in its own view, so that it never has two owners.
+      std::lock_guard<std::mutex> lock{routing_->mutex};
+      for (const auto& r : readings) {
+        const auto key = routing_key(r.device.str(), r.patient ? std::optional<std::string_view>{r.patient->str()}
+                                                               : std::nullopt);
+        if (routing_->owners.empty() || routing_->owners[shard_of(key, routing_->shards)] != routing_->self)
+          return {errc::unavailable, "this member does not own the shard of device " + r.device.str() +
+                                         " (the cluster's placement is changing); retry"};
+      }
+    }
+    if (from == origin::forwarded) return store(std::move(readings), received, std::move(done));
     std::vector<reading> local;
     std::map<std::string, std::vector<reading>> remote;
     std::map<std::string, cluster::forward_target> targets;
@@ -416,7 +436,10 @@ status node::start_cluster(impl& p, const config::node_options& opts, const time
   if (!made) return made.error();
   p.members.emplace(std::move(*made));
   p.quorum = p.members->has_quorum(clock.now());
-  if (!p.quorum) caf::anon_send(p.escalator, actors::quorum_atom::value, false);
+  if (!p.quorum) {
+    caf::anon_send(p.escalator, actors::quorum_atom::value, false);
+    caf::anon_send(p.host, actors::quorum_atom::value, false);
+  }
   cluster::peer_link_options lo;
   lo.self = opts.node_id;
   for (const auto& m : cc.members) {
@@ -445,7 +468,8 @@ status node::start_cluster(impl& p, const config::node_options& opts, const time
       if (t.to == member_state::unreachable && pp->forward) pp->forward->abandon(t.id);
     }
     const bool q = pp->members->has_quorum(now);
-    {
+    bool shed = false;
+    if (q) {
       // Shards are placed over the live members; only the shards of a member that came or
       // went move (rendezvous hashing).
       auto live = pp->members->live(now);
@@ -469,7 +493,10 @@ status node::start_cluster(impl& p, const config::node_options& opts, const time
         for (std::uint32_t s = 0; s < pp->routing.shards; ++s) {
           auto placed = place(s, live);
           const auto& self = pp->routing.self;
-          if (!first && pq_changed(pp->routing.owners[s], placed.owner, self)) to_push[placed.owner].insert(s);
+          if (!first && pq_changed(pp->routing.owners[s], placed.owner, self)) {
+            to_push[placed.owner].insert(s);
+            shed = true;
+          }
           if (!first && placed.owner == self && !placed.follower.empty() && placed.follower != pp->routing.followers[s])
             to_push[placed.follower].insert(s);
           pp->routing.owners[s] = std::move(placed.owner);
@@ -483,10 +510,21 @@ status node::start_cluster(impl& p, const config::node_options& opts, const time
         pp->routing.live = std::move(live);
       }
     }
+    // Entities of shards that moved away must not stay active here (their no-data rules
+    // would page for devices now streaming to another owner).
+    if (shed) caf::anon_send(pp->host, actors::shed_atom::value);
     if (q == pp->quorum.exchange(q)) return;
     log(q ? log_level::info : log_level::error, "cluster", q ? "quorum_gained" : "quorum_lost",
         {{"live", std::to_string(pp->members->live(now).size())}, {"members", std::to_string(pp->members->size())}});
     caf::anon_send(pp->escalator, actors::quorum_atom::value, q);
+    caf::anon_send(pp->host, actors::quorum_atom::value, q);
+  };
+  ev.on_failed = [pp = &p] {
+    // Without heartbeats this node cannot know whether it is in the majority: it acts as if
+    // it were not (the others take its shards over), rather than risk two owners.
+    pp->quorum = false;
+    caf::anon_send(pp->escalator, actors::quorum_atom::value, false);
+    caf::anon_send(pp->host, actors::quorum_atom::value, false);
   };
   {
     std::lock_guard<std::mutex> lock{p.routing.mutex};

@@ -278,6 +278,10 @@ behavior device_actor(stateful_actor<device_actor_state>* self, actor host, devi
         commit(self, cfg, events);
         maybe_passivate(self, host, cfg);
       },
+      [=](shed_atom) {
+        self->state.last_active = std::numeric_limits<epoch_ms>::min() / 2;  // idle: passivate now
+        maybe_passivate(self, host, cfg);
+      },
   };
   st.idle = device_idle_timeout(st.rules.get(), st.snap.state, cfg);
   st.last_active = cfg->clock->now();
@@ -324,6 +328,10 @@ behavior patient_actor(stateful_actor<patient_actor_state>* self, actor host, pa
         commit(self, cfg, events);
         maybe_passivate(self, host, cfg);
       },
+      [=](shed_atom) {
+        self->state.last_active = std::numeric_limits<epoch_ms>::min() / 2;  // idle: passivate now
+        maybe_passivate(self, host, cfg);
+      },
   };
   st.idle = cfg->idle_timeout;
   st.last_active = cfg->clock->now();
@@ -347,6 +355,7 @@ struct host_state {
   silence_list silences;
   host_stats stats;
   bool stopping = false;
+  bool ticking = true;  // false while this node has no cluster majority
   static inline const char* name = "shard_host";
 };
 
@@ -558,9 +567,14 @@ behavior shard_host(host_actor* self, host_config cfg) {
             if (s.until > now) kept.push_back(s);
           store_silences(self, std::move(kept));
         }
-        for (auto& [key, e] : st.live) self->send(e.handle, tick_atom::value);
+        if (st.ticking)
+          for (auto& [key, e] : st.live) self->send(e.handle, tick_atom::value);
         if (self->current_sender() == self->address() && !self->state.stopping)
           self->delayed_send(self, self->state.cfg.tick_interval, tick_atom::value);
+      },
+      [=](quorum_atom, bool ok) { self->state.ticking = ok; },
+      [=](shed_atom) {
+        for (auto& [key, e] : self->state.live) self->send(e.handle, shed_atom::value);
       },
       [=](ack_atom a, const std::string& alert_id, const std::string& by) { return route_command(self, a, alert_id, by); },
       [=](resolve_atom r, const std::string& alert_id, const std::string& by) {

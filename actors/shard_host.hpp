@@ -116,6 +116,14 @@ using alerts_atom = caf::atom_constant<caf::atom("alerts")>;
 using silence_atom = caf::atom_constant<caf::atom("silence")>;
 using unsilence_atom = caf::atom_constant<caf::atom("unsilence")>;
 using silences_atom = caf::atom_constant<caf::atom("silences")>;
+/// (quorum_atom, bool): in a cluster, whether this node sees a majority. Without it the
+/// escalator pages nothing (alerts and timers wait in its mailbox until the majority is
+/// back, then fire what fell due) and the host stops ticking its entities (a silent device
+/// is not "no data" while its readings may be going to the majority).
+using quorum_atom = caf::atom_constant<caf::atom("quorum")>;
+/// To the host: shards moved away from this node; every entity passivates now (with a
+/// snapshot) and those still owned are rebuilt from the journal at their next reading.
+using shed_atom = caf::atom_constant<caf::atom("shed")>;
 
 /// Spawns the host. Messages it takes:
 /// - reading_batch: route to device actors (activating them).

@@ -165,10 +165,16 @@ void forwarder::run() {
           auto w = std::move(it->second);
           waiting_.erase(it);
           if (auto* a = std::get_if<wire::ingest_ack>(&*reply)) {
-            if (!a->rejected.empty())
+            if (!a->rejected.empty()) {
+              // Readings this node took but their owner refused (its clock, its limits):
+              // never acked as stored. The integrator hears why.
               log(log_level::warn, "cluster", "forwarded_readings_refused",
                   {{"member", w.member}, {"count", std::to_string(a->rejected.size())},
                    {"first", a->rejected.front().message}});
+              fail(w, "member " + w.member + " refused " + std::to_string(a->rejected.size()) + " of these readings (" +
+                          std::string{to_string(a->rejected.front().code)} + ": " + a->rejected.front().message + ")");
+              continue;
+            }
             try {
               w.done(status{}, a->accepted, a->duplicates);
             } catch (const std::exception& e) {

@@ -197,7 +197,8 @@ struct ingest_server::impl {
     in_flight.fetch_add(1, std::memory_order_relaxed);
     const auto arrived = std::chrono::steady_clock::now();
     // Only a member (role node with CURVE) may say its readings are already routed.
-    const bool member = !req.forwarded_by.empty() && (!opts.security.enabled() || (who && who->what == role::node));
+    const bool member = !req.forwarded_by.empty() &&
+                        (!opts.security.enabled() || (who && who->what == role::node && who->name == req.forwarded_by));
     const auto from = !member ? ingest_backend::origin::integrator
                       : req.replica ? ingest_backend::origin::replica
                                     : ingest_backend::origin::forwarded;

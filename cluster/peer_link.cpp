@@ -163,6 +163,7 @@ struct peer_link::impl {
       }
     } catch (const std::exception& e) {
       log(log_level::error, "cluster", "peer_thread_failed", {{"error", e.what()}});
+      if (events.on_failed) events.on_failed();
     }
     for (auto& d : dealers) d->close();
     router.close();

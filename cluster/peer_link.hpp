@@ -51,6 +51,8 @@ struct peer_events {
   std::function<void(const std::string& from, const std::string& ingest)> on_heartbeat;
   /// Once per heartbeat interval, after the heartbeats went out (I/O thread).
   std::function<void()> on_tick;
+  /// The I/O thread failed and stopped: no heartbeats go out or come in any more.
+  std::function<void()> on_failed;
 };
 
 class peer_link {

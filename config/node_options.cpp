@@ -247,6 +247,11 @@ status validate(const node_options& o) {
       self = self || m.id == o.node_id;
     }
     if (!self) return bad("cluster.members must include this node (node-id " + o.node_id + ")");
+    // Members forward readings to the ingest endpoint a node binds, as it binds it.
+    if (o.ingest_endpoint.find("://*") != std::string::npos || o.ingest_endpoint.find("0.0.0.0") != std::string::npos ||
+        o.ingest_endpoint.rfind("inproc://", 0) == 0)
+      return bad("in a cluster, ingest.endpoint must name the address the other members reach (not *, 0.0.0.0 "
+                 "or inproc://): they forward readings to it");
   }
   if (!o.plaintext_endpoints && (o.node_key_file.empty() || o.access_file.empty()))
     return bad("security.node-key and security.access are required: every endpoint is CURVE-authenticated "
