@@ -68,7 +68,12 @@ void persist(escalator_state& s, const entry& e, const std::vector<storage::jour
   if (!remove) bytes = storage::encode_escalation({e.st, e.alert});
   if (auto st = s.cfg.journal->write_snapshot_and_events(storage::escalation_key(e.st.alert_id), bytes, events); !st)
     log(log_level::error, "escalation", "persist_failed", {{"alert", e.st.alert_id}, {"error", st.to_string()}});
+  else if (s.cfg.on_persist)
+    s.cfg.on_persist(e.alert, bytes);
 }
+
+// In a cluster, whether this node acts on the alert (node-level alerts are always its own).
+bool acting_on(const escalator_state& s, const alert_record& a);
 
 wire::pager_page to_wire(const entry& e, const page& p, epoch_ms now) {
   wire::pager_page w;
@@ -160,6 +165,10 @@ void safely(const char* what, F&& f) {
 }
 
 bool owned_here(const alert_record& a) { return a.entity == unreachable_entity || a.rule == "quarantined"; }
+
+bool acting_on(const escalator_state& s, const alert_record& a) {
+  return !s.cfg.owns || owned_here(a) || a.entity.rfind("n/", 0) == 0 || s.cfg.owns(a);
+}
 
 // Carries out an escalation's actions, then persists the step with its page events; sends
 // that find no gateway (after the start grace) make the page
@@ -292,6 +301,7 @@ void observe_arrival(escalator_state& s, const alert_event& ev, epoch_ms now) {
 void handle_event(esc_actor* self, const alert_event& ev) {
   auto& s = self->state;
   const auto& a = ev.after;
+  if (!acting_on(s, a)) return;  // another member owns it now (a stale copy here)
   auto it = s.live.find(a.id);
   if (it != s.live.end() && a.version <= it->second.alert.version) return;  // a rebuild repeating it
   const auto now = s.cfg.clock->now();
@@ -381,7 +391,7 @@ void tick(esc_actor* self) {
   const auto now = s.cfg.clock->now();
   std::vector<std::string> due;
   for (const auto& [id, e] : s.live)
-    if (auto d = next_due(e.st); d && *d <= now) due.push_back(id);
+    if (auto d = next_due(e.st); d && *d <= now && acting_on(s, e.alert)) due.push_back(id);
   for (const auto& id : due) {
     auto it = s.live.find(id);
     if (it == s.live.end()) continue;
@@ -508,6 +518,30 @@ void on_hello(esc_actor* self, const std::vector<std::string>& targets) {
   }
 }
 
+// Shards moved here: the records of the alerts this node owns now, as their previous owner
+// copied them, replace what this node kept of them; then what is due fires.
+void adopt(esc_actor* self) {
+  auto& s = self->state;
+  std::size_t adopted = 0;
+  auto st = s.cfg.journal->for_each_snapshot("x/", [&](const std::string& key, const std::string& bytes) {
+    auto r = storage::decode_escalation(bytes);
+    if (!r) {
+      log(log_level::error, "escalation", "record_unreadable", {{"key", key}, {"error", r.error().to_string()}});
+      return;
+    }
+    if (owned_here(r->alert) || !acting_on(s, r->alert)) return;
+    auto it = s.live.find(r->state.alert_id);
+    if (it != s.live.end() && it->second.alert.version > r->alert.version) return;
+    const auto id = r->state.alert_id;  // copied first: the right side is moved before the map is indexed
+    s.live[id] = entry{std::move(r->state), std::move(r->alert)};
+    ++adopted;
+  });
+  if (!st) log(log_level::error, "escalation", "adopt_failed", {{"error", st.to_string()}});
+  log(log_level::info, "escalation", "adopted", {{"escalations", std::to_string(adopted)}});
+  recover(self);
+  tick(self);
+}
+
 behavior paused(esc_actor* self);
 
 behavior running(esc_actor* self) {
@@ -532,6 +566,7 @@ behavior running(esc_actor* self) {
         safely("hello", [&] { on_hello(self, targets); });
       },
       [=](tick_atom) { safely("tick", [&] { tick(self); }); },
+      [=](adopt_atom) { safely("adopt", [&] { adopt(self); }); },
       [=](tick_atom, bool) {
         safely("tick", [&] { tick(self); });
         self->delayed_send(self, self->state.cfg.tick_interval, tick_atom::value, true);

@@ -13,7 +13,9 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -72,7 +74,16 @@ struct escalator_config {
   std::chrono::milliseconds tick_interval{1000};
   /// Where to count (null: nowhere). Outlives the escalator.
   escalation_metrics* metrics = nullptr;
+  /// In a cluster: whether this node owns an alert now (its shard's owner is this node).
+  /// Escalations of alerts it does not own are kept but not acted on. Null: every alert.
+  std::function<bool(const alert_record&)> owns;
+  /// In a cluster: told of every escalation record written (`record` empty: removed), to
+  /// copy it to the follower of the alert's shard. Runs on the escalator's thread.
+  std::function<void(const alert_record&, const std::optional<std::string>& record)> on_persist;
 };
+/// (adopt_atom): shards moved to this node; the escalations of its newly owned alerts are
+/// read again from RocksDB (their owner copied them here) and what is due fires.
+using adopt_atom = caf::atom_constant<caf::atom("adopt")>;
 
 /// Spawns the escalator. It loads the escalations in progress from RocksDB at once, then
 /// waits (keeping every other message) for (start_atom, host, pager_handle): from then on it

@@ -468,7 +468,7 @@ status node::start_cluster(impl& p, const config::node_options& opts, const time
       if (t.to == member_state::unreachable && pp->forward) pp->forward->abandon(t.id);
     }
     const bool q = pp->members->has_quorum(now);
-    bool shed = false;
+    bool shed = false, adopt = false;
     if (q) {
       // Shards are placed over the live members; only the shards of a member that came or
       // went move (rendezvous hashing).
@@ -504,6 +504,7 @@ status node::start_cluster(impl& p, const config::node_options& opts, const time
         }
         for (auto& [member, shards] : to_push)
           if (member != pp->routing.self && pp->handoffs) pp->handoffs->push(member, std::move(shards));
+        adopt = true;  // shards may have come here: their escalations go on from this node
         std::string names;
         for (const auto& m : live) names += (names.empty() ? "" : ",") + m;
         log(log_level::info, "cluster", "shards_placed", {{"live", names}});
@@ -513,11 +514,17 @@ status node::start_cluster(impl& p, const config::node_options& opts, const time
     // Entities of shards that moved away must not stay active here (their no-data rules
     // would page for devices now streaming to another owner).
     if (shed) caf::anon_send(pp->host, actors::shed_atom::value);
+    if (adopt) caf::anon_send(pp->escalator, actors::adopt_atom::value);
     if (q == pp->quorum.exchange(q)) return;
     log(q ? log_level::info : log_level::error, "cluster", q ? "quorum_gained" : "quorum_lost",
         {{"live", std::to_string(pp->members->live(now).size())}, {"members", std::to_string(pp->members->size())}});
     caf::anon_send(pp->escalator, actors::quorum_atom::value, q);
     caf::anon_send(pp->host, actors::quorum_atom::value, q);
+  };
+  ev.on_escalation = [pp = &p](const cluster::wire::escalation_copy& e) {
+    const auto key = storage::escalation_key(e.alert);
+    auto st = e.record ? pp->journal->put_snapshot(key, *e.record, true) : pp->journal->delete_snapshot(key);
+    if (!st) log(log_level::error, "cluster", "escalation_copy_failed", {{"alert", e.alert}, {"error", st.to_string()}});
   };
   ev.on_failed = [pp = &p] {
     // Without heartbeats this node cannot know whether it is in the majority: it acts as if
@@ -659,6 +666,30 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
   ec.grace_ms = opts.pager_grace_ms;
   ec.tick_interval = std::chrono::milliseconds{opts.rules_tick_ms};
   ec.metrics = &p->escalation_counts;
+  if (!opts.cluster_members.empty()) {
+    // In a cluster the escalator acts only on the alerts whose shard this node owns, and
+    // copies every escalation record to the shard's follower, so that a new owner goes on
+    // from the step reached.
+    auto shard_of_alert = [](const cluster_routing& r, const alert_record& a) {
+      const auto key = routing_key(a.device.empty() ? a.entity.substr(a.entity.find('/') + 1) : a.device,
+                                   a.patient.empty() ? std::nullopt : std::optional<std::string_view>{a.patient});
+      return shard_of(key, r.shards);
+    };
+    ec.owns = [r = &p->routing, shard_of_alert](const alert_record& a) {
+      std::lock_guard<std::mutex> lock{r->mutex};
+      return !r->owners.empty() && r->owners[shard_of_alert(*r, a)] == r->self;
+    };
+    ec.on_persist = [pp = p.get(), shard_of_alert](const alert_record& a, const std::optional<std::string>& record) {
+      std::string follower;
+      {
+        std::lock_guard<std::mutex> lock{pp->routing.mutex};
+        if (pp->routing.followers.empty()) return;
+        follower = pp->routing.followers[shard_of_alert(pp->routing, a)];
+        if (follower.empty() || follower == pp->routing.self) return;
+      }
+      if (pp->peers) pp->peers->send(follower, cluster::wire::encode_escalation_copy({pp->routing.self, a.id, record}));
+    };
+  }
   p->escalator = actors::spawn_escalator(*p->sys, std::move(ec));
   cluster::pager_options po;
   po.endpoint = opts.pager_endpoint;

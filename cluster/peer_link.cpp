@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <zmq.hpp>
 
@@ -15,20 +16,32 @@ namespace alert::cluster {
 namespace wire {
 namespace {
 using namespace alert::wire::detail;
-constexpr limit_names heartbeat_limits{16, 16, 256, 4};
 
-heartbeat decode_unguarded(const char* data, std::size_t size) {
-  auto limit = msgpack::unpack_limit(heartbeat_limits.max_array, heartbeat_limits.max_map_entries,
-                                     heartbeat_limits.max_string_bytes, max_bin_ext_bytes, max_bin_ext_bytes,
-                                     heartbeat_limits.max_depth);
+constexpr limit_names escalation_limits{16, 16, 1 << 20, 4};
+
+peer_message decode_unguarded(const char* data, std::size_t size) {
+  auto limit = msgpack::unpack_limit(escalation_limits.max_array, escalation_limits.max_map_entries,
+                                     escalation_limits.max_string_bytes, 1 << 20, max_bin_ext_bytes,
+                                     escalation_limits.max_depth);
   std::size_t off = 0;
   auto handle = msgpack::unpack(data, size, off, nullptr, nullptr, limit);
   if (off != size) throw bad_message("trailing bytes after the message");
   const auto& top = handle.get();
-  if (top.type != msgpack::type::MAP) throw bad_message("a heartbeat must be a map");
+  if (top.type != msgpack::type::MAP) throw bad_message("a peer message must be a map");
   const auto& v = need(top, "v");
   if (v.type != msgpack::type::POSITIVE_INTEGER || v.via.u64 != 1) throw bad_message(field("v") + " must be 1");
-  if (need_str(top, "type") != "heartbeat") throw bad_message(field("type") + " must be \"heartbeat\"");
+  const auto type = need_str(top, "type");
+  if (type == "escalation") {
+    escalation_copy e;
+    e.from = need_str(top, "from");
+    e.alert = need_str(top, "alert");
+    if (const auto* r = find(top, "record")) {
+      if (r->type != msgpack::type::BIN) throw bad_message(field("record") + " must be binary");
+      e.record = std::string{r->via.bin.ptr, r->via.bin.size};
+    }
+    return e;
+  }
+  if (type != "heartbeat") throw bad_message(field("type") + " must be \"heartbeat\" or \"escalation\"");
   heartbeat h;
   h.from = need_str(top, "from");
   if (h.from.empty()) throw bad_message(field("from") + " must not be empty");
@@ -63,7 +76,34 @@ std::string encode_heartbeat(const heartbeat& h) {
 }
 
 result<heartbeat> decode_heartbeat(const char* data, std::size_t size) {
-  return guarded<heartbeat>(decode_unguarded, data, size, heartbeat_limits);
+  auto m = decode_peer_message(data, size);
+  if (!m) return m.error();
+  if (auto* h = std::get_if<heartbeat>(&*m)) return std::move(*h);
+  return status{errc::malformed, "not a heartbeat"};
+}
+
+result<peer_message> decode_peer_message(const char* data, std::size_t size) {
+  return guarded<peer_message>(decode_unguarded, data, size, escalation_limits);
+}
+
+std::string encode_escalation_copy(const escalation_copy& e) {
+  msgpack::sbuffer buf;
+  packer pk(&buf);
+  pk.pack_map(e.record ? 5 : 4);
+  pack_str(pk, "v");
+  pk.pack_uint8(1);
+  pack_str(pk, "type");
+  pack_str(pk, "escalation");
+  pack_str(pk, "from");
+  pack_str(pk, e.from);
+  pack_str(pk, "alert");
+  pack_str(pk, e.alert);
+  if (e.record) {
+    pack_str(pk, "record");
+    pk.pack_bin(wire_size(e.record->size()));
+    pk.pack_bin_body(e.record->data(), wire_size(e.record->size()));
+  }
+  return to_bytes(buf);
 }
 }  // namespace wire
 
@@ -84,6 +124,24 @@ struct peer_link::impl {
   std::atomic<bool> stopping{false};
   std::mutex advertised_mutex;
   std::string advertised_ingest;  // guarded by advertised_mutex
+  std::deque<std::pair<std::string, std::string>> outgoing;  // (member, bytes), guarded by advertised_mutex
+
+  void flush_outgoing() {
+    std::deque<std::pair<std::string, std::string>> batch;
+    {
+      std::lock_guard<std::mutex> lock{advertised_mutex};
+      batch.swap(outgoing);
+    }
+    for (const auto& [member, bytes] : batch)
+      for (std::size_t i = 0; i < opts.others.size() && i < dealers.size(); ++i)
+        if (opts.others[i].id == member) {
+          try {
+            (void)dealers[i]->send(zmq::buffer(bytes), zmq::send_flags::dontwait);
+          } catch (const zmq::error_t& e) {
+            log(log_level::warn, "cluster", "peer_send_failed", {{"member", member}, {"error", e.what()}});
+          }
+        }
+  }
 
   static epoch_ms wall_now() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -118,21 +176,26 @@ struct peer_link::impl {
       parts.push_back(std::move(m));
     }
     if (parts.size() != 1) return;  // not a heartbeat: peers send one frame
-    auto h = wire::decode_heartbeat(static_cast<const char*>(parts[0].data()), parts[0].size());
-    if (!h) {
-      log(log_level::warn, "cluster", "bad_peer_message", {{"error", h.error().to_string()}});
+    auto msg = wire::decode_peer_message(static_cast<const char*>(parts[0].data()), parts[0].size());
+    if (!msg) {
+      log(log_level::warn, "cluster", "bad_peer_message", {{"error", msg.error().to_string()}});
       return;
     }
+    const auto& from = std::visit([](const auto& m) -> const std::string& { return m.from; }, *msg);
     if (opts.security.enabled()) {
       // A key of role node may speak only for the member it is named after.
       auto sender = peer_of(parts[0], opts.security, endpoint_kind::peer);
-      if (!sender || sender->who->name != h->from) {
-        log(log_level::warn, "cluster", "heartbeat_refused",
-            {{"from", h->from}, {"key", sender ? sender->who->name : std::string{"(not admitted)"}}});
+      if (!sender || sender->who->name != from) {
+        log(log_level::warn, "cluster", "peer_message_refused",
+            {{"from", from}, {"key", sender ? sender->who->name : std::string{"(not admitted)"}}});
         return;
       }
     }
-    if (events.on_heartbeat) events.on_heartbeat(h->from, h->ingest);
+    if (auto* h = std::get_if<wire::heartbeat>(&*msg)) {
+      if (events.on_heartbeat) events.on_heartbeat(h->from, h->ingest);
+    } else if (events.on_escalation) {
+      events.on_escalation(std::get<wire::escalation_copy>(*msg));
+    }
   }
 
   void run() {
@@ -153,6 +216,11 @@ struct peer_link::impl {
           if (e.num() == EINTR) continue;
           throw;
         }
+        if (items[1].revents & ZMQ_POLLIN) {
+          std::uint64_t n;
+          [[maybe_unused]] auto r = ::read(wake_fd, &n, sizeof n);
+        }
+        flush_outgoing();
         if (items[0].revents & ZMQ_POLLIN) {
           for (int i = 0; i < 256; ++i) {
             zmq::message_t first;
@@ -199,7 +267,7 @@ result<std::unique_ptr<peer_link>> peer_link::start(zmq::context_t& ctx, peer_li
       auto d = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
       d->set(zmq::sockopt::linger, 0);
       d->set(zmq::sockopt::immediate, 1);
-      d->set(zmq::sockopt::sndhwm, 16);
+      d->set(zmq::sockopt::sndhwm, 1000);
       d->set(zmq::sockopt::reconnect_ivl, 100);
       d->set(zmq::sockopt::reconnect_ivl_max, 1000);
       apply_client(*d, sec);
@@ -218,6 +286,15 @@ result<std::unique_ptr<peer_link>> peer_link::start(zmq::context_t& ctx, peer_li
 }
 
 peer_link::peer_link(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+void peer_link::send(const std::string& member, std::string bytes) {
+  {
+    std::lock_guard<std::mutex> lock{impl_->advertised_mutex};
+    impl_->outgoing.emplace_back(member, std::move(bytes));
+  }
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(impl_->wake_fd, &one, sizeof one);
+}
 
 void peer_link::advertise_ingest(const std::string& endpoint) {
   std::lock_guard<std::mutex> lock{impl_->advertised_mutex};

@@ -9,8 +9,10 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "cluster/curve.hpp"
@@ -32,6 +34,20 @@ struct heartbeat {
   std::string ingest;  ///< the sender's ingest endpoint (where readings it owns are forwarded)
 };
 std::string encode_heartbeat(const heartbeat& h);
+
+/// Owner -> follower: `{v: 1, type: "escalation", from, alert, record}`, the escalation
+/// record of an alert (storage/entity_store's encoding) as the owner just persisted it;
+/// without `record` the escalation ended and the record goes.
+struct escalation_copy {
+  std::string from;
+  std::string alert;
+  std::optional<std::string> record;
+};
+std::string encode_escalation_copy(const escalation_copy& e);
+
+/// A message between members: a heartbeat or an escalation record.
+using peer_message = std::variant<heartbeat, escalation_copy>;
+result<peer_message> decode_peer_message(const char* data, std::size_t size);
 /// Never throws: malformed or too_large for bytes that are not a heartbeat.
 result<heartbeat> decode_heartbeat(const char* data, std::size_t size);
 }  // namespace wire
@@ -53,6 +69,8 @@ struct peer_events {
   std::function<void()> on_tick;
   /// The I/O thread failed and stopped: no heartbeats go out or come in any more.
   std::function<void()> on_failed;
+  /// An escalation record from the owner of its alert's shard (I/O thread).
+  std::function<void(const wire::escalation_copy&)> on_escalation;
 };
 
 class peer_link {
@@ -68,6 +86,8 @@ public:
   /// The ingest endpoint this node's heartbeats give from now on (it is bound after the
   /// peer links start). Thread-safe.
   void advertise_ingest(const std::string& endpoint);
+  /// Queues `bytes` for member `member` (dropped when it is not connected). Thread-safe.
+  void send(const std::string& member, std::string bytes);
   /// Stops the I/O thread and closes the sockets. Idempotent.
   void stop();
 

@@ -131,3 +131,31 @@ TEST_CASE("journal sync can be turned off explicitly") {
   REQUIRE(cmd.has_value());
   CHECK_FALSE(cmd->options.journal_sync);
 }
+
+TEST_CASE("cluster members are parsed and checked") {
+  auto ok = parse({"--node-id", "node-2", "--cluster.members",
+                   "node-1=tcp://10.0.0.1:7610, node-2=tcp://10.0.0.2:7610,node-3=tcp://10.0.0.3:7610",
+                   "--ingest.endpoint", "tcp://10.0.0.2:7600"});
+  REQUIRE(ok.has_value());
+  auto members = parse_members(ok->options.cluster_members);
+  REQUIRE(members.has_value());
+  REQUIRE(members->size() == 3);
+  CHECK((*members)[1].id == "node-2");
+  CHECK((*members)[1].endpoint == "tcp://10.0.0.2:7610");
+  CHECK(ok->options.cluster_shards == 64);
+  CHECK(ok->options.cluster_heartbeat_ms == 250);
+
+  auto not_me = parse({"--node-id", "node-9", "--cluster.members", "node-1=tcp://10.0.0.1:7610"});
+  REQUIRE_FALSE(not_me.has_value());
+  CHECK(not_me.error().message().find("must include this node") != std::string::npos);
+  auto bad_entry = parse({"--cluster.members", "node-1"});
+  REQUIRE_FALSE(bad_entry.has_value());
+  CHECK(bad_entry.error().message().find("ID=ENDPOINT") != std::string::npos);
+  auto ephemeral = parse({"--cluster.members", "node-1=tcp://127.0.0.1:*"});
+  REQUIRE_FALSE(ephemeral.has_value());
+  CHECK(ephemeral.error().message().find("fixed port") != std::string::npos);
+  auto wildcard = parse({"--cluster.members", "node-1=tcp://10.0.0.1:7610", "--ingest.endpoint", "tcp://*:7600"});
+  REQUIRE_FALSE(wildcard.has_value());
+  CHECK(wildcard.error().message().find("address the other members reach") != std::string::npos);
+}
+
