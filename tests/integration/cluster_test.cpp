@@ -149,6 +149,28 @@ struct three_nodes {
   }
 };
 
+// One control request to a member, under the test's operator key; nothing when no reply
+// came within 10 s.
+std::optional<wire::control_reply> control(const member& x, const std::string& cmd, wire::value args = nullptr) {
+  zmq::context_t ctx{1};
+  zmq::socket_t sock{ctx, zmq::socket_type::dealer};
+  sock.set(zmq::sockopt::linger, 0);
+  cluster::apply_client(sock, x.op);
+  sock.connect(x.control);
+  wire::control_request req;
+  req.id = 1;
+  req.cmd = cmd;
+  req.args = std::move(args);
+  sock.send(zmq::buffer(wire::encode_control_request(req)), zmq::send_flags::none);
+  zmq::pollitem_t item{sock.handle(), 0, ZMQ_POLLIN, 0};
+  if (zmq::poll(&item, 1, std::chrono::seconds(10)) == 0) return std::nullopt;
+  zmq::message_t m;
+  REQUIRE(sock.recv(m));
+  auto reply = wire::decode_control_reply(static_cast<const char*>(m.data()), m.size());
+  REQUIRE(reply.has_value());
+  return *reply;
+}
+
 // The node's status: (quorum, state of each member by id).
 struct view {
   bool answered = false;
@@ -162,22 +184,9 @@ struct view {
 };
 
 view status_of(const member& x) {
-  zmq::context_t ctx{1};
-  zmq::socket_t sock{ctx, zmq::socket_type::dealer};
-  sock.set(zmq::sockopt::linger, 0);
-  cluster::apply_client(sock, x.op);
-  sock.connect(x.control);
-  wire::control_request req;
-  req.id = 1;
-  req.cmd = "status";
-  sock.send(zmq::buffer(wire::encode_control_request(req)), zmq::send_flags::none);
-  zmq::pollitem_t item{sock.handle(), 0, ZMQ_POLLIN, 0};
   view v;
-  if (zmq::poll(&item, 1, std::chrono::seconds(10)) == 0) return v;
-  zmq::message_t m;
-  REQUIRE(sock.recv(m));
-  auto reply = wire::decode_control_reply(static_cast<const char*>(m.data()), m.size());
-  REQUIRE(reply.has_value());
+  auto reply = control(x, "status");
+  if (!reply) return v;
   REQUIRE(reply->ok);
   const auto* c = reply->result.get("cluster");
   REQUIRE(c != nullptr);
@@ -228,21 +237,7 @@ std::string device_owned_by(const std::string& owner, const std::string& prefix)
 
 // How many readings of `device` a member holds (0 when it never had one).
 std::size_t readings_on(const member& x, const std::string& device) {
-  zmq::context_t ctx{1};
-  zmq::socket_t sock{ctx, zmq::socket_type::dealer};
-  sock.set(zmq::sockopt::linger, 0);
-  cluster::apply_client(sock, x.op);
-  sock.connect(x.control);
-  wire::control_request req;
-  req.id = 2;
-  req.cmd = "readings";
-  req.args = wire::value_object{{"device", device}};
-  sock.send(zmq::buffer(wire::encode_control_request(req)), zmq::send_flags::none);
-  zmq::pollitem_t item{sock.handle(), 0, ZMQ_POLLIN, 0};
-  REQUIRE(zmq::poll(&item, 1, std::chrono::seconds(10)) == 1);
-  zmq::message_t m;
-  REQUIRE(sock.recv(m));
-  auto reply = wire::decode_control_reply(static_cast<const char*>(m.data()), m.size());
+  auto reply = control(x, "readings", wire::value_object{{"device", device}});
   REQUIRE(reply.has_value());
   REQUIRE(reply->ok);
   return std::get<wire::value_array>(reply->result.get("readings")->v).size();
@@ -250,21 +245,7 @@ std::size_t readings_on(const member& x, const std::string& device) {
 
 // The state of an alert on a member, or "" when it has none.
 std::string ask_alert(const member& x, const std::string& id) {
-  zmq::context_t ctx{1};
-  zmq::socket_t sock{ctx, zmq::socket_type::dealer};
-  sock.set(zmq::sockopt::linger, 0);
-  cluster::apply_client(sock, x.op);
-  sock.connect(x.control);
-  wire::control_request req;
-  req.id = 3;
-  req.cmd = "alert";
-  req.args = wire::value_object{{"id", id}};
-  sock.send(zmq::buffer(wire::encode_control_request(req)), zmq::send_flags::none);
-  zmq::pollitem_t item{sock.handle(), 0, ZMQ_POLLIN, 0};
-  REQUIRE(zmq::poll(&item, 1, std::chrono::seconds(10)) == 1);
-  zmq::message_t m;
-  REQUIRE(sock.recv(m));
-  auto reply = wire::decode_control_reply(static_cast<const char*>(m.data()), m.size());
+  auto reply = control(x, "alert", wire::value_object{{"id", id}});
   REQUIRE(reply.has_value());
   if (!reply->ok) return {};
   return reply->result.get("alert")->str("state").value_or("");
