@@ -416,11 +416,16 @@ TEST_CASE("the owner of a streaming device is killed: its follower takes over wi
   REQUIRE(gws[0]->poll_until([&] { return gws[0]->shown.count(first_id) > 0; }));
   REQUIRE(gws[fi]->poll_until([&] { return gws[fi]->shown.count(second_id) > 0; }));
   CHECK(gws[fi]->shown.count(first_id) == 0);
+  // Each step reached the gateways exactly once, under its own id, whichever member paged it.
+  std::map<std::string, int> times;
   for (const auto& g : gws)
     for (const auto& p : g->pages) {
       INFO(p.page_id);
       CHECK((p.page_id == first_id || p.page_id == second_id));
+      ++times[p.page_id];
     }
+  CHECK(times[first_id] == 1);
+  CHECK(times[second_id] == 1);
 
   // node-1 comes back: it owns the shard again, and the member that owned it meanwhile
   // hands over what it took, so both hold every reading: full replication again.
