@@ -518,8 +518,9 @@ void on_hello(esc_actor* self, const std::vector<std::string>& targets) {
   }
 }
 
-// Shards moved here: the records of the alerts this node owns now, as their previous owner
-// copied them, replace what this node kept of them; then what is due fires.
+// Shards moved here (adopt_delay ago): the records of the alerts this node owns now, as their
+// previous owner copied or handed them over, replace what this node kept of them; then what
+// is due fires.
 void adopt(esc_actor* self) {
   auto& s = self->state;
   std::size_t adopted = 0;
@@ -530,8 +531,8 @@ void adopt(esc_actor* self) {
       return;
     }
     if (owned_here(r->alert) || !acting_on(s, r->alert)) return;
-    auto it = s.live.find(r->state.alert_id);
-    if (it != s.live.end() && it->second.alert.version > r->alert.version) return;
+    // What RocksDB holds is the newest: this node writes every step it takes, and a handed
+    // over record replaces an older one of its own.
     const auto id = r->state.alert_id;  // copied first: the right side is moved before the map is indexed
     s.live[id] = entry{std::move(r->state), std::move(r->alert)};
     ++adopted;
@@ -543,6 +544,32 @@ void adopt(esc_actor* self) {
 }
 
 behavior paused(esc_actor* self);
+behavior running(esc_actor* self);
+
+behavior adopting(esc_actor* self) {
+  return {
+      [=](adopt_atom, bool) {
+        self->set_default_handler(print_and_drop);
+        self->become(running(self));
+        safely("adopt", [&] { adopt(self); });
+      },
+      [=](quorum_atom, bool ok) {
+        if (ok) return;
+        // The delayed adopt waits in the mailbox and runs once the majority is back.
+        self->state.paused = true;
+        self->become(paused(self));
+      },
+      [=](rules_atom, std::shared_ptr<const escalation_config>& policies) {
+        self->state.cfg.policies = std::move(policies);
+      },
+      [=](escalations_atom) {
+        std::vector<escalation_state> out;
+        for (const auto& [id, e] : self->state.live) out.push_back(e.st);
+        return out;
+      },
+      [=](shutdown_atom) { self->quit(); },
+  };
+}
 
 behavior running(esc_actor* self) {
   return {
@@ -566,7 +593,15 @@ behavior running(esc_actor* self) {
         safely("hello", [&] { on_hello(self, targets); });
       },
       [=](tick_atom) { safely("tick", [&] { tick(self); }); },
-      [=](adopt_atom) { safely("adopt", [&] { adopt(self); }); },
+      [=](adopt_atom) {
+        // Until the handed-over records are in, nothing is acted on (a stale record of a
+        // gained shard would page a step the previous owner already paged): everything but
+        // the questions below waits in the mailbox.
+        self->delayed_send(self, self->state.cfg.adopt_delay, adopt_atom::value, true);
+        self->set_default_handler(skip);
+        self->become(adopting(self));
+      },
+      [=](adopt_atom, bool) { safely("adopt", [&] { adopt(self); }); },
       [=](tick_atom, bool) {
         safely("tick", [&] { tick(self); });
         self->delayed_send(self, self->state.cfg.tick_interval, tick_atom::value, true);

@@ -46,7 +46,16 @@ struct cluster_routing {
   std::map<std::string, std::string> ingest_of;   // member -> its ingest endpoint
   std::map<std::string, cluster::client_security> keys_of;  // member -> CURVE to reach it
   cluster::forwarder* forward = nullptr;
+  cluster::peer_link* peers = nullptr;  // set once the peer links run
 };
+
+// The shard of an alert: by its patient when it names one, else by its device (or, for a
+// patient-level alert, the entity's id), as readings are routed.
+std::uint32_t shard_of_alert(const alert_record& a, std::uint32_t shards) {
+  const auto key = routing_key(a.device.empty() ? a.entity.substr(a.entity.find('/') + 1) : a.device,
+                               a.patient.empty() ? std::nullopt : std::optional<std::string_view>{a.patient});
+  return shard_of(key, shards);
+}
 
 // Pushes the journaled readings of some shards to a member, as replicas: to the new owner
 // of shards this node stopped owning (a member came back), and to a new follower of shards
@@ -143,8 +152,22 @@ private:
     });
     if (ok && !batch.empty()) ok = send(to, batch);
     if (!st) log(log_level::error, "cluster", "handoff_read_failed", {{"error", st.to_string()}});
+    // The escalations of those shards go too, so that the member goes on from the step
+    // reached here (it adopts them a few heartbeats after it gains the shards).
+    std::uint64_t escalations = 0;
+    if (ok && routing_.peers) {
+      const std::string self = routing_.self;
+      auto es = journal_.for_each_snapshot("x/", [&](const std::string&, const std::string& bytes) {
+        auto r = storage::decode_escalation(bytes);
+        if (!r || r->alert.entity.rfind("n/", 0) == 0 || !j.shards.count(shard_of_alert(r->alert, shards))) return;
+        routing_.peers->send(j.member, cluster::wire::encode_escalation_copy({self, r->state.alert_id, bytes}));
+        ++escalations;
+      });
+      if (!es) log(log_level::error, "cluster", "handoff_read_failed", {{"error", es.to_string()}});
+    }
     log(ok ? log_level::info : log_level::warn, "cluster", ok ? "handoff_done" : "handoff_incomplete",
-        {{"member", j.member}, {"shards", std::to_string(j.shards.size())}, {"readings", std::to_string(sent)}});
+        {{"member", j.member}, {"shards", std::to_string(j.shards.size())}, {"readings", std::to_string(sent)},
+         {"escalations", std::to_string(escalations)}});
   }
 
   storage::journal& journal_;
@@ -468,7 +491,7 @@ status node::start_cluster(impl& p, const config::node_options& opts, const time
       if (t.to == member_state::unreachable && pp->forward) pp->forward->abandon(t.id);
     }
     const bool q = pp->members->has_quorum(now);
-    bool shed = false, adopt = false;
+    bool shed = false, adopt = false, adopt_now = false;
     if (q) {
       // Shards are placed over the live members; only the shards of a member that came or
       // went move (rendezvous hashing).
@@ -504,7 +527,10 @@ status node::start_cluster(impl& p, const config::node_options& opts, const time
         }
         for (auto& [member, shards] : to_push)
           if (member != pp->routing.self && pp->handoffs) pp->handoffs->push(member, std::move(shards));
-        adopt = true;  // shards may have come here: their escalations go on from this node
+        // Shards may have come here: their escalations go on from this node, once what the
+        // previous owners hand over is in (at the first placement, nobody had them).
+        adopt = true;
+        adopt_now = first;
         std::string names;
         for (const auto& m : live) names += (names.empty() ? "" : ",") + m;
         log(log_level::info, "cluster", "shards_placed", {{"live", names}});
@@ -514,7 +540,8 @@ status node::start_cluster(impl& p, const config::node_options& opts, const time
     // Entities of shards that moved away must not stay active here (their no-data rules
     // would page for devices now streaming to another owner).
     if (shed) caf::anon_send(pp->host, actors::shed_atom::value);
-    if (adopt) caf::anon_send(pp->escalator, actors::adopt_atom::value);
+    if (adopt && adopt_now) caf::anon_send(pp->escalator, actors::adopt_atom::value, true);
+    else if (adopt) caf::anon_send(pp->escalator, actors::adopt_atom::value);
     if (q == pp->quorum.exchange(q)) return;
     log(q ? log_level::info : log_level::error, "cluster", q ? "quorum_gained" : "quorum_lost",
         {{"live", std::to_string(pp->members->live(now).size())}, {"members", std::to_string(pp->members->size())}});
@@ -552,6 +579,10 @@ status node::start_cluster(impl& p, const config::node_options& opts, const time
   auto link = cluster::peer_link::start(p.ctx, std::move(lo), std::move(ev));
   if (!link) return link.error();
   p.peers = std::move(*link);
+  {
+    std::lock_guard<std::mutex> lock{p.routing.mutex};
+    p.routing.peers = p.peers.get();
+  }
   log(log_level::info, "cluster", "member", {{"node", opts.node_id}, {"members", std::to_string(cc.members.size())},
                                              {"shards", std::to_string(cc.shards)}});
   return {};
@@ -670,21 +701,17 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
     // In a cluster the escalator acts only on the alerts whose shard this node owns, and
     // copies every escalation record to the shard's follower, so that a new owner goes on
     // from the step reached.
-    auto shard_of_alert = [](const cluster_routing& r, const alert_record& a) {
-      const auto key = routing_key(a.device.empty() ? a.entity.substr(a.entity.find('/') + 1) : a.device,
-                                   a.patient.empty() ? std::nullopt : std::optional<std::string_view>{a.patient});
-      return shard_of(key, r.shards);
-    };
-    ec.owns = [r = &p->routing, shard_of_alert](const alert_record& a) {
+    ec.owns = [r = &p->routing](const alert_record& a) {
       std::lock_guard<std::mutex> lock{r->mutex};
-      return !r->owners.empty() && r->owners[shard_of_alert(*r, a)] == r->self;
+      return !r->owners.empty() && r->owners[shard_of_alert(a, r->shards)] == r->self;
     };
-    ec.on_persist = [pp = p.get(), shard_of_alert](const alert_record& a, const std::optional<std::string>& record) {
+    ec.adopt_delay = std::chrono::milliseconds{3 * opts.cluster_heartbeat_ms};
+    ec.on_persist = [pp = p.get()](const alert_record& a, const std::optional<std::string>& record) {
       std::string follower;
       {
         std::lock_guard<std::mutex> lock{pp->routing.mutex};
         if (pp->routing.followers.empty()) return;
-        follower = pp->routing.followers[shard_of_alert(pp->routing, a)];
+        follower = pp->routing.followers[shard_of_alert(a, pp->routing.shards)];
         if (follower.empty() || follower == pp->routing.self) return;
       }
       if (pp->peers) pp->peers->send(follower, cluster::wire::encode_escalation_copy({pp->routing.self, a.id, record}));

@@ -443,6 +443,15 @@ TEST_CASE("the owner of a streaming device is killed: its follower takes over wi
   }
   CHECK(readings_on(c.m[0], device) == acked.size());
   CHECK(readings_on(c.m[fi], device) == acked.size());
+  // node-1 owns the alert again and adopted the escalation as the follower left it: no step
+  // is paged twice. (Gateways are read for 2 s more, bounded, to see a late duplicate.)
+  const auto until = clk::now() + std::chrono::seconds(2);
+  for (auto& g : gws) (void)g->poll_until([&] { return clk::now() > until; });
+  std::map<std::string, int> after;
+  for (const auto& g : gws)
+    for (const auto& p : g->pages) ++after[p.page_id];
+  CHECK(after[first_id] == 1);
+  CHECK(after[second_id] == 1);
   for (auto& x : c.m)
     if (x.p) x.kill();
 }
