@@ -245,7 +245,9 @@ result<std::unique_ptr<peer_link>> peer_link::start(zmq::context_t& ctx, peer_li
   std::string bound;
   try {
     p->router.set(zmq::sockopt::linger, 0);
-    p->router.set(zmq::sockopt::maxmsgsize, std::int64_t{64 * 1024});
+    // Escalation records with many pages run to tens of KiB; a frame over the limit would
+    // drop the member's connection, heartbeats included.
+    p->router.set(zmq::sockopt::maxmsgsize, std::int64_t{4 << 20});
     apply_server(p->router, p->opts.security, endpoint_kind::peer);
     p->router.bind(p->opts.bind);
     bound = p->router.get(zmq::sockopt::last_endpoint);
