@@ -34,14 +34,10 @@ struct running_node {
     p = std::make_unique<test::process>(ALERT_ALERTD_PATH, args, true);
     auto ready = p->wait_for_line("alertd ready");
     REQUIRE(ready.has_value());
-    auto field = [&](const std::string& name) {
-      auto at = ready->find(name + "=") + name.size() + 1;
-      return ready->substr(at, ready->find(' ', at) - at);
-    };
-    ingest = field("ingest");
-    pager = field("pager");
-    control = field("control");
-    metrics = field("metrics");
+    ingest = test::ready_field(*ready, "ingest");
+    pager = test::ready_field(*ready, "pager");
+    control = test::ready_field(*ready, "control");
+    metrics = test::ready_field(*ready, "metrics");
   }
   int stop() {
     p->signal(SIGTERM);

@@ -53,8 +53,7 @@ TEST_CASE("alertd pages pager-sink, and the responder's acceptance acknowledges 
                      true};
   auto ready = node.wait_for_line("alertd ready");
   REQUIRE(ready.has_value());
-  auto ingest = ready->substr(ready->find("ingest=") + 7);
-  ingest = ingest.substr(0, ingest.find(' '));
+  const auto ingest = test::ready_field(*ready, "ingest");
   auto pager = ready->substr(ready->find("pager=") + 6);
   pager = pager.substr(0, pager.find(' '));
   test::process sink{ALERT_PAGER_SINK_PATH, {"--endpoint", pager, "--by", "nurse.kim"}};

@@ -79,13 +79,9 @@ struct member {
     p = std::make_unique<test::process>(ALERT_ALERTD_PATH, args, true);
     auto ready = p->wait_for_line("alertd ready");
     REQUIRE(ready.has_value());
-    auto field = [&](const std::string& name) {
-      auto at = ready->find(name + "=") + name.size() + 1;
-      return ready->substr(at, ready->find(' ', at) - at);
-    };
-    ingest = field("ingest");
-    pager = field("pager");
-    control = field("control");
+    ingest = test::ready_field(*ready, "ingest");
+    pager = test::ready_field(*ready, "pager");
+    control = test::ready_field(*ready, "control");
   }
   void kill() {
     p->signal(SIGKILL);

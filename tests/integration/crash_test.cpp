@@ -174,19 +174,15 @@ routes:
                                       "--pager.endpoint", "tcp://127.0.0.1:*", "--control.endpoint",
                                       "tcp://127.0.0.1:*", "--metrics.endpoint", "127.0.0.1:0", "--security.plaintext", "--security.plaintext-storage", "--rules", rules,
                                       "--rules.tick-ms", "50", "--log-level", "warn"};
-  auto field = [](const std::string& line, const std::string& name) {
-    auto at = line.find(name + "=") + name.size() + 1;
-    return line.substr(at, line.find(' ', at) - at);
-  };
   zmq::context_t ctx{1};
   std::set<std::string> before;
   {
     test::process node{ALERT_ALERTD_PATH, args};
     auto ready = node.wait_for_line("alertd ready");
     REQUIRE(ready.has_value());
-    test::gateway gw{ctx, field(*ready, "pager"), "gw", {"*"}};
+    test::gateway gw{ctx, test::ready_field(*ready, "pager"), "gw", {"*"}};
     cluster::client_options co;
-    co.endpoint = field(*ready, "ingest");
+    co.endpoint = test::ready_field(*ready, "ingest");
     cluster::ingest_client client{ctx, co};
     reading_input r;
     r.device = "oxi-1";
@@ -211,7 +207,7 @@ routes:
   test::process node{ALERT_ALERTD_PATH, args};
   auto ready = node.wait_for_line("alertd ready");
   REQUIRE(ready.has_value());
-  test::gateway gw{ctx, field(*ready, "pager"), "gw", {"*"}};
+  test::gateway gw{ctx, test::ready_field(*ready, "pager"), "gw", {"*"}};
   // The next step is the policy's second pass (nurse, repeat 1). The level-1 page may come
   // again first, under its own id, if the kill came before its step was on disk; level 0 of
   // the first pass never comes again.

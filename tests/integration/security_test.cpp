@@ -88,13 +88,9 @@ struct secure_node {
     p = std::make_unique<test::process>(ALERT_ALERTD_PATH, args, true);
     auto ready = p->wait_for_line("alertd ready");
     REQUIRE(ready.has_value());
-    auto field = [&](const std::string& name) {
-      auto at = ready->find(name + "=") + name.size() + 1;
-      return ready->substr(at, ready->find(' ', at) - at);
-    };
-    ingest = field("ingest");
-    pager = field("pager");
-    control = field("control");
+    ingest = test::ready_field(*ready, "ingest");
+    pager = test::ready_field(*ready, "pager");
+    control = test::ready_field(*ready, "control");
   }
   void stop() {
     p->signal(SIGTERM);
@@ -474,10 +470,9 @@ TEST_CASE("a raw scan of the data directory finds no patient id, device id or va
                        true};
     auto ready = node.wait_for_line("alertd ready");
     REQUIRE(ready.has_value());
-    auto at = ready->find("ingest=") + 7;
     zmq::context_t ctx{1};
     cluster::client_options co;
-    co.endpoint = ready->substr(at, ready->find(' ', at) - at);
+    co.endpoint = test::ready_field(*ready, "ingest");
     cluster::ingest_client c{ctx, co};
     REQUIRE(c.send(1, {rd(device, patient, "spo2", value, 1)}).has_value());
     node.signal(SIGTERM);

@@ -133,4 +133,14 @@ private:
   std::string buf_;
 };
 
+/// The value of `name=` in alertd's ready line ("alertd ready ingest=... pager=... control=...
+/// metrics=..."), e.g. ready_field(line, "ingest"); empty when the line has none.
+inline std::string ready_field(const std::string& line, const std::string& name) {
+  const auto key = name + "=";
+  auto at = line.find(key);
+  if (at == std::string::npos) return {};
+  at += key.size();
+  return line.substr(at, line.find(' ', at) - at);
+}
+
 }  // namespace alert::test
