@@ -287,6 +287,10 @@ value cmd_status(node& n, const value&) {
     value owned = value_object{};
     for (const auto& [id, count] : cv.owned) owned.set(id, count);
     cluster.set("owned", std::move(owned));
+    value acting = value_array{};
+    for (auto shard : cv.acting) acting.push(static_cast<std::int64_t>(shard));
+    cluster.set("acting", std::move(acting));
+    cluster.set("catching_up", static_cast<std::int64_t>(cv.waiting));
   }
   out.set("cluster", std::move(cluster));
   return out;

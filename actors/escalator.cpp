@@ -518,7 +518,7 @@ void on_hello(esc_actor* self, const std::vector<std::string>& targets) {
   }
 }
 
-// Shards moved here (adopt_delay ago): the records of the alerts this node owns now, as their
+// Shards moved here: the records of the alerts this node owns now, as their
 // previous owner copied or handed them over, replace what this node kept of them; then what
 // is due fires.
 void adopt(esc_actor* self) {
@@ -546,31 +546,6 @@ void adopt(esc_actor* self) {
 behavior paused(esc_actor* self);
 behavior running(esc_actor* self);
 
-behavior adopting(esc_actor* self) {
-  return {
-      [=](adopt_atom, bool) {
-        self->set_default_handler(print_and_drop);
-        self->become(running(self));
-        safely("adopt", [&] { adopt(self); });
-      },
-      [=](quorum_atom, bool ok) {
-        if (ok) return;
-        // The delayed adopt waits in the mailbox and runs once the majority is back.
-        self->state.paused = true;
-        self->become(paused(self));
-      },
-      [=](rules_atom, std::shared_ptr<const escalation_config>& policies) {
-        self->state.cfg.policies = std::move(policies);
-      },
-      [=](escalations_atom) {
-        std::vector<escalation_state> out;
-        for (const auto& [id, e] : self->state.live) out.push_back(e.st);
-        return out;
-      },
-      [=](shutdown_atom) { self->quit(); },
-  };
-}
-
 behavior running(esc_actor* self) {
   return {
       [=](quorum_atom, bool ok) {
@@ -593,15 +568,7 @@ behavior running(esc_actor* self) {
         safely("hello", [&] { on_hello(self, targets); });
       },
       [=](tick_atom) { safely("tick", [&] { tick(self); }); },
-      [=](adopt_atom) {
-        // Until the handed-over records are in, nothing is acted on (a stale record of a
-        // gained shard would page a step the previous owner already paged): everything but
-        // the questions below waits in the mailbox.
-        self->delayed_send(self, self->state.cfg.adopt_delay, adopt_atom::value, true);
-        self->set_default_handler(skip);
-        self->become(adopting(self));
-      },
-      [=](adopt_atom, bool) { safely("adopt", [&] { adopt(self); }); },
+      [=](adopt_atom) { safely("adopt", [&] { adopt(self); }); },
       [=](tick_atom, bool) {
         safely("tick", [&] { tick(self); });
         self->delayed_send(self, self->state.cfg.tick_interval, tick_atom::value, true);

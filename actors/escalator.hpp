@@ -80,12 +80,10 @@ struct escalator_config {
   /// In a cluster: told of every escalation record written (`record` empty: removed), to
   /// copy it to the follower of the alert's shard. Runs on the escalator's thread.
   std::function<void(const alert_record&, const std::optional<std::string>& record)> on_persist;
-  /// How long after shards come here their escalations are adopted: the records the
-  /// previous owner hands over arrive within a few heartbeats.
-  std::chrono::milliseconds adopt_delay{0};
 };
 /// (adopt_atom): shards moved to this node; the escalations of its newly owned alerts are
-/// read again from RocksDB (their owner copied them here) and what is due fires.
+/// read again from RocksDB (their owner copied them here, or handed them over before this
+/// node could own them) and what is due fires.
 using adopt_atom = caf::atom_constant<caf::atom("adopt")>;
 
 /// Spawns the escalator. It loads the escalations in progress from RocksDB at once, then

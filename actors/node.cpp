@@ -26,6 +26,7 @@
 #include "config/node_options.hpp"
 #include "config/rules_file.hpp"
 #include "engine/log.hpp"
+#include "engine/ownership.hpp"
 #include "storage/data_keys.hpp"
 #include "storage/entity_store.hpp"
 #include "storage/journal.hpp"
@@ -33,21 +34,31 @@
 namespace alert {
 namespace {
 
-// Where each shard's readings go in a cluster: the owner of every shard over the live
-// members (recomputed when they change), each member's ingest endpoint as its heartbeats
-// give it, and the keys to reach it. Guarded by `mutex`; the peer thread writes it.
+// Where each shard's readings go in a cluster: who acts as each shard's owner and who
+// follows it (engine/ownership: majority leases over the members' own views), each member's
+// ingest endpoint as its heartbeats give it, and the keys to reach it. Guarded by `mutex`;
+// the peer thread writes it.
 struct cluster_routing {
   std::mutex mutex;
   std::string self;
   std::uint32_t shards = 0;
-  std::vector<std::string> live;                  // the live members the owners were placed over
-  std::vector<std::string> owners;                // by shard; empty: not clustered
-  std::vector<std::string> followers;             // by shard; empty string: none (one live member)
+  std::optional<shard_ownership> own;             // nothing: not clustered
   std::map<std::string, std::string> ingest_of;   // member -> its ingest endpoint
   std::map<std::string, cluster::client_security> keys_of;  // member -> CURVE to reach it
   cluster::forwarder* forward = nullptr;
   cluster::peer_link* peers = nullptr;  // set once the peer links run
 };
+
+// The monotonic clock ownership leases are counted on (the peer links stamp heartbeats with it).
+std::int64_t mono_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::uint32_t shard_of_reading(const reading& r, std::uint32_t shards) {
+  return shard_of(routing_key(r.device.str(), r.patient ? std::optional<std::string_view>{r.patient->str()} : std::nullopt),
+                  shards);
+}
 
 // The shard of an alert: by its patient when it names one, else by its device (or, for a
 // patient-level alert, the entity's id), as readings are routed.
@@ -57,9 +68,10 @@ std::uint32_t shard_of_alert(const alert_record& a, std::uint32_t shards) {
   return shard_of(key, shards);
 }
 
-// Pushes the journaled readings of some shards to a member, as replicas: to the new owner
-// of shards this node stopped owning (a member came back), and to a new follower of shards
-// this node owns. One thread, one job at a time, batches of 500 each waited for.
+// Pushes the journaled readings and escalation records of some shards to a member, as
+// replicas: to a member that asked for them before it owns them (engine/ownership), then
+// says so with a handoff_done; and to a new follower of shards this node owns. One thread,
+// one job at a time, batches of 500 each waited for.
 class handoff {
 public:
   handoff(storage::journal& j, cluster_routing& r) : journal_(j), routing_(r), thread_([this] { run(); }) {}
@@ -71,13 +83,20 @@ public:
     wake_.notify_all();
     thread_.join();
   }
-  void push(const std::string& member, std::set<std::uint32_t> shards) {
+  // `request`: the id of the member's handoff request this answers (0: none, a push to a
+  // new follower).
+  void push(const std::string& member, std::set<std::uint32_t> shards, std::uint64_t request = 0) {
     {
       std::lock_guard<std::mutex> lock{mutex_};
-      // One waiting job per member: a flapping member does not queue scan after scan.
+      // One waiting job per member: a flapping member does not queue scan after scan. The
+      // merged job answers the latest request, for all its shards (none is read yet).
       auto same = std::find_if(jobs_.begin(), jobs_.end(), [&](const job& j) { return j.member == member; });
-      if (same != jobs_.end()) same->shards.insert(shards.begin(), shards.end());
-      else jobs_.push_back({member, std::move(shards)});
+      if (same != jobs_.end()) {
+        same->shards.insert(shards.begin(), shards.end());
+        same->request = std::max(same->request, request);
+      } else {
+        jobs_.push_back({member, std::move(shards), request});
+      }
     }
     wake_.notify_all();
   }
@@ -86,6 +105,7 @@ private:
   struct job {
     std::string member;
     std::set<std::uint32_t> shards;
+    std::uint64_t request = 0;
   };
   void run() {
     for (;;) {
@@ -142,18 +162,19 @@ private:
     std::uint64_t sent = 0;
     bool ok = true;
     auto st = journal_.for_each([&](const storage::journal_entry& e) {
-      const auto key = routing_key(e.r.device.str(), e.r.patient ? std::optional<std::string_view>{e.r.patient->str()}
-                                                                 : std::nullopt);
-      if (!j.shards.count(shard_of(key, shards))) return true;
+      if (!j.shards.count(shard_of_reading(e.r, shards))) return true;
       batch.push_back(e.r);
       ++sent;
       if (batch.size() >= 500) ok = send(to, batch);
       return ok && !stopping();
     });
     if (ok && !batch.empty()) ok = send(to, batch);
-    if (!st) log(log_level::error, "cluster", "handoff_read_failed", {{"error", st.to_string()}});
+    if (!st) {
+      log(log_level::error, "cluster", "handoff_read_failed", {{"error", st.to_string()}});
+      ok = false;
+    }
     // The escalations of those shards go too, so that the member goes on from the step
-    // reached here (it adopts them a few heartbeats after it gains the shards).
+    // reached here (it adopts them when it starts acting as their owner).
     std::uint64_t escalations = 0;
     if (ok && routing_.peers) {
       const std::string self = routing_.self;
@@ -163,8 +184,16 @@ private:
         routing_.peers->send(j.member, cluster::wire::encode_escalation_copy({self, r->state.alert_id, bytes}));
         ++escalations;
       });
-      if (!es) log(log_level::error, "cluster", "handoff_read_failed", {{"error", es.to_string()}});
+      if (!es) {
+        log(log_level::error, "cluster", "handoff_read_failed", {{"error", es.to_string()}});
+        ok = false;
+      }
     }
+    // Said last, after the records on the same link: the member may own the shards now.
+    // Unsaid on a failure: the member asks again.
+    if (ok && j.request > 0 && routing_.peers)
+      routing_.peers->send(j.member, cluster::wire::encode_handoff_done(
+                                         {routing_.self, j.request, {j.shards.begin(), j.shards.end()}}));
     log(ok ? log_level::info : log_level::warn, "cluster", ok ? "handoff_done" : "handoff_incomplete",
         {{"member", j.member}, {"shards", std::to_string(j.shards.size())}, {"readings", std::to_string(sent)},
          {"escalations", std::to_string(escalations)}});
@@ -178,11 +207,6 @@ private:
   bool stopping_ = false;
   std::thread thread_;  // last: starts once the members above exist
 };
-
-// A shard this node owned that another member owns now.
-bool pq_changed(const std::string& was, const std::string& now, const std::string& self) {
-  return was == self && now != self && !now.empty();
-}
 
 // Completes an ingest request split between this node and the owners it was forwarded to:
 // one answer once every part answered, a failure if any part failed (the integrator
@@ -220,32 +244,33 @@ public:
       return {errc::unavailable, "this node does not see a majority of its cluster; send to another member or retry"};
     if (routing_ == nullptr) return store(std::move(readings), received, std::move(done));
     if (from == origin::forwarded) {
-      // Members' views differ for up to a heartbeat tick after a change: a shard is taken only
-      // by the member that owns it in its own view, so that it never has two owners.
+      // A shard is taken only by the member a majority lets act as its owner, so that it
+      // never has two owners (engine/ownership).
       std::lock_guard<std::mutex> lock{routing_->mutex};
-      for (const auto& r : readings) {
-        const auto key = routing_key(r.device.str(), r.patient ? std::optional<std::string_view>{r.patient->str()}
-                                                               : std::nullopt);
-        if (routing_->owners.empty() || routing_->owners[shard_of(key, routing_->shards)] != routing_->self)
+      const auto now = mono_ms();
+      for (const auto& r : readings)
+        if (!routing_->own || !routing_->own->acting(shard_of_reading(r, routing_->shards), now))
           return {errc::unavailable, "this member does not own the shard of device " + r.device.str() +
                                          " (the cluster's placement is changing); retry"};
-      }
+      return store(std::move(readings), received, std::move(done));
     }
-    if (from == origin::forwarded) return store(std::move(readings), received, std::move(done));
     std::vector<reading> local;
     std::map<std::string, std::vector<reading>> remote;
     std::map<std::string, cluster::forward_target> targets;
     {
       std::lock_guard<std::mutex> lock{routing_->mutex};
-      if (routing_->owners.empty()) return store(std::move(readings), received, std::move(done));
+      if (!routing_->own) return store(std::move(readings), received, std::move(done));
+      const auto now = mono_ms();
       for (auto& r : readings) {
-        const auto key = routing_key(r.device.str(), r.patient ? std::optional<std::string_view>{r.patient->str()}
-                                                               : std::nullopt);
-        const auto& owner = routing_->owners[shard_of(key, routing_->shards)];
-        if (owner == routing_->self) {
+        const auto shard = shard_of_reading(r, routing_->shards);
+        const auto& owner = routing_->own->owner(shard);
+        if (owner == routing_->self && routing_->own->acting(shard, now)) {
           local.push_back(std::move(r));
           continue;
         }
+        if (owner.empty() || owner == routing_->self)
+          return {errc::unavailable, "the shard of device " + r.device.str() +
+                                         " has no owner this member can reach (it is moving, or links are down); retry"};
         if (!targets.count(owner)) {
           auto at = routing_->ingest_of.find(owner);
           if (at == routing_->ingest_of.end() || at->second.empty())
@@ -315,11 +340,10 @@ private:
     std::vector<std::pair<cluster::forward_target, std::vector<reading>>> out;
     if (routing_ == nullptr) return out;
     std::lock_guard<std::mutex> lock{routing_->mutex};
-    if (routing_->followers.empty()) return out;
+    if (!routing_->own) return out;
     std::map<std::string, std::size_t> index;
     for (const auto& r : rs) {
-      const auto key = routing_key(r.device.str(), r.patient ? std::optional<std::string_view>{r.patient->str()} : std::nullopt);
-      const auto& follower = routing_->followers[shard_of(key, routing_->shards)];
+      const auto& follower = routing_->own->follower(shard_of_reading(r, routing_->shards));
       if (follower.empty() || follower == routing_->self) continue;
       auto at = routing_->ingest_of.find(follower);
       if (at == routing_->ingest_of.end() || at->second.empty()) continue;  // not heard yet: cannot replicate
@@ -455,6 +479,9 @@ status node::start_cluster(impl& p, const config::node_options& opts, const time
   cc.fd.heartbeat_interval_ms = opts.cluster_heartbeat_ms;
   cc.fd.phi_threshold = opts.cluster_phi_threshold;
   cc.fd.acceptable_pause_ms = opts.cluster_acceptable_pause_ms;
+  ownership_options own_opts;
+  own_opts.lease_ms = opts.cluster_lease_ms;
+  own_opts.promise_ms = opts.cluster_promise_ms;
   auto made = membership::make(cc);
   if (!made) return made.error();
   p.members.emplace(std::move(*made));
@@ -473,80 +500,88 @@ status node::start_cluster(impl& p, const config::node_options& opts, const time
   lo.security = p.security;
   lo.own_keys = p.own_keys;
   cluster::peer_events ev;
-  ev.on_heartbeat = [pp = &p, c = &clock](const std::string& from, const std::string& ingest) {
+  ev.on_heartbeat = [pp = &p, c = &clock](const cluster::wire::heartbeat& h) {
     {
       std::lock_guard<std::mutex> lock{pp->cluster_mutex};
-      if (!pp->members->heartbeat_from(from, c->now())) return;
+      if (!pp->members->heartbeat_from(h.from, c->now())) return;
     }
     std::lock_guard<std::mutex> lock{pp->routing.mutex};
-    pp->routing.ingest_of[from] = ingest;
+    pp->routing.ingest_of[h.from] = h.ingest;
+    pp->routing.own->heard(h.from, h.votes, h.echo, mono_ms());
   };
-  ev.on_tick = [pp = &p, c = &clock] {
+  ev.on_tick = [pp = &p, c = &clock]() -> std::string {
     std::lock_guard<std::mutex> lock{pp->cluster_mutex};
     const auto now = c->now();
     pp->members->tick(now);
+    std::vector<std::string> gone;
     for (const auto& t : pp->members->take_transitions()) {
       log(t.to == member_state::up ? log_level::info : log_level::warn, "cluster",
           "member_" + std::string{to_string(t.to)}, {{"member", t.id}, {"was", std::string{to_string(t.from)}}});
-      if (t.to == member_state::unreachable && pp->forward) pp->forward->abandon(t.id);
-    }
-    const bool q = pp->members->has_quorum(now);
-    bool shed = false, adopt = false, adopt_now = false;
-    if (q) {
-      // Shards are placed over the live members; only the shards of a member that came or
-      // went move (rendezvous hashing).
-      auto live = pp->members->live(now);
-      std::lock_guard<std::mutex> routing_lock{pp->routing.mutex};
-      // A member owns nothing until it says where it takes readings (its ingest endpoint is
-      // bound after its peer link starts): a forward or handoff to it could not be sent.
-      live.erase(std::remove_if(live.begin(), live.end(),
-                                [&](const std::string& m) {
-                                  if (m == pp->routing.self) return false;
-                                  auto at = pp->routing.ingest_of.find(m);
-                                  return at == pp->routing.ingest_of.end() || at->second.empty();
-                                }),
-                 live.end());
-      if (live != pp->routing.live || pp->routing.owners.empty()) {
-        const bool first = pp->routing.owners.empty();
-        pp->routing.owners.resize(pp->routing.shards);
-        pp->routing.followers.resize(pp->routing.shards);
-        // What this node holds goes to whoever needs it now: the new owner of a shard it no
-        // longer owns, and a new follower of a shard it owns.
-        std::map<std::string, std::set<std::uint32_t>> to_push;
-        for (std::uint32_t s = 0; s < pp->routing.shards; ++s) {
-          auto placed = place(s, live);
-          const auto& self = pp->routing.self;
-          if (!first && pq_changed(pp->routing.owners[s], placed.owner, self)) {
-            to_push[placed.owner].insert(s);
-            shed = true;
-          }
-          if (!first && placed.owner == self && !placed.follower.empty() && placed.follower != pp->routing.followers[s])
-            to_push[placed.follower].insert(s);
-          pp->routing.owners[s] = std::move(placed.owner);
-          pp->routing.followers[s] = std::move(placed.follower);
-        }
-        for (auto& [member, shards] : to_push)
-          if (member != pp->routing.self && pp->handoffs) pp->handoffs->push(member, std::move(shards));
-        // Shards may have come here: their escalations go on from this node, once what the
-        // previous owners hand over is in (at the first placement, nobody had them).
-        adopt = true;
-        adopt_now = first;
-        std::string names;
-        for (const auto& m : live) names += (names.empty() ? "" : ",") + m;
-        log(log_level::info, "cluster", "shards_placed", {{"live", names}});
-        pp->routing.live = std::move(live);
+      if (t.to == member_state::unreachable) {
+        if (pp->forward) pp->forward->abandon(t.id);
+        gone.push_back(t.id);
       }
     }
+    const bool q = pp->members->has_quorum(now);
+    auto live = pp->members->live(now);
+    std::lock_guard<std::mutex> routing_lock{pp->routing.mutex};
+    auto& own = *pp->routing.own;
+    for (const auto& id : gone) own.lost(id);
+    // A member owns nothing until it says where it takes readings (its ingest endpoint is
+    // bound after its peer link starts): a forward or handoff to it could not be sent.
+    live.erase(std::remove_if(live.begin(), live.end(),
+                              [&](const std::string& m) {
+                                if (m == pp->routing.self) return false;
+                                auto at = pp->routing.ingest_of.find(m);
+                                return at == pp->routing.ingest_of.end() || at->second.empty();
+                              }),
+               live.end());
+    auto changes = own.step(mono_ms(), q, live);
+    // What this node owns goes to a new follower of it; what a member new to some shards
+    // asks for goes to it once this node no longer acts as their owner.
+    if (pp->handoffs)
+      for (auto& [member, shards] : changes.new_followers) pp->handoffs->push(member, std::move(shards));
+    for (const auto& r : changes.requests)
+      if (pp->routing.peers)
+        pp->routing.peers->send(r.member, cluster::wire::encode_handoff_request({pp->routing.self, r.id, r.shards}));
+    if (changes.placed) {
+      std::string names;
+      for (const auto& m : live) names += (names.empty() ? "" : ",") + m;
+      log(log_level::info, "cluster", "shards_placed",
+          {{"live", q ? names : std::string{"(no quorum)"}}, {"waiting", std::to_string(own.waiting())}});
+    }
+    if (!changes.gained.empty() || !changes.lost.empty())
+      log(log_level::info, "cluster", "shards_acting",
+          {{"gained", std::to_string(changes.gained.size())}, {"lost", std::to_string(changes.lost.size())},
+           {"owned", std::to_string(own.owned(mono_ms()).size())}});
     // Entities of shards that moved away must not stay active here (their no-data rules
-    // would page for devices now streaming to another owner).
-    if (shed) caf::anon_send(pp->host, actors::shed_atom::value);
-    if (adopt && adopt_now) caf::anon_send(pp->escalator, actors::adopt_atom::value, true);
-    else if (adopt) caf::anon_send(pp->escalator, actors::adopt_atom::value);
-    if (q == pp->quorum.exchange(q)) return;
-    log(q ? log_level::info : log_level::error, "cluster", q ? "quorum_gained" : "quorum_lost",
-        {{"live", std::to_string(pp->members->live(now).size())}, {"members", std::to_string(pp->members->size())}});
-    caf::anon_send(pp->escalator, actors::quorum_atom::value, q);
-    caf::anon_send(pp->host, actors::quorum_atom::value, q);
+    // would page for devices now streaming to another owner). Escalations of shards that
+    // came here go on from this node: their records came before the handoff was done.
+    if (!changes.lost.empty()) caf::anon_send(pp->host, actors::shed_atom::value);
+    if (!changes.gained.empty()) caf::anon_send(pp->escalator, actors::adopt_atom::value);
+    if (q != pp->quorum.exchange(q)) {
+      log(q ? log_level::info : log_level::error, "cluster", q ? "quorum_gained" : "quorum_lost",
+          {{"live", std::to_string(pp->members->live(now).size())}, {"members", std::to_string(pp->members->size())}});
+      caf::anon_send(pp->escalator, actors::quorum_atom::value, q);
+      caf::anon_send(pp->host, actors::quorum_atom::value, q);
+    }
+    return own.votes();
+  };
+  ev.on_handoff_request = [pp = &p](const cluster::wire::handoff_request& r) {
+    std::set<std::uint32_t> shards;
+    {
+      std::lock_guard<std::mutex> lock{pp->routing.mutex};
+      const auto now = mono_ms();
+      // Not while this node acts as their owner: it could take readings after its journal
+      // was read. The member asks again.
+      for (auto s : r.shards)
+        if (s < pp->routing.shards && !pp->routing.own->acting(s, now)) shards.insert(s);
+    }
+    if (!shards.empty() && pp->handoffs) pp->handoffs->push(r.from, std::move(shards), r.id);
+  };
+  ev.on_handoff_done = [pp = &p](const cluster::wire::handoff_done& d) {
+    std::lock_guard<std::mutex> lock{pp->routing.mutex};
+    pp->routing.own->handoff_done(d.from, d.id, d.shards);
   };
   ev.on_escalation = [pp = &p](const cluster::wire::escalation_copy& e) {
     const auto key = storage::escalation_key(e.alert);
@@ -564,6 +599,9 @@ status node::start_cluster(impl& p, const config::node_options& opts, const time
     std::lock_guard<std::mutex> lock{p.routing.mutex};
     p.routing.self = opts.node_id;
     p.routing.shards = cc.shards;
+    std::vector<std::string> ids;
+    for (const auto& m : cc.members) ids.push_back(m.id);
+    p.routing.own.emplace(opts.node_id, std::move(ids), cc.shards, own_opts);
     const auto list = p.security.enabled() ? p.security.access->get() : nullptr;
     for (const auto& m : cc.members) {
       if (m.id == opts.node_id || !list) continue;
@@ -604,10 +642,14 @@ cluster_view node::cluster() const {
   v.quorum = impl_->quorum.load();  // what the node acts on (updated at each heartbeat tick)
   v.members = impl_->members->view(now);
   v.shards = impl_->members->shards();
-  // The placement readings are routed by now (it changes at the heartbeat tick after the
-  // live members do).
+  // Who takes each shard's readings as this node routes them now (recomputed at each
+  // heartbeat tick), the shards it acts as owner of, and those it is catching up on.
   std::lock_guard<std::mutex> routing_lock{impl_->routing.mutex};
-  for (const auto& owner : impl_->routing.owners) ++v.owned[owner];
+  const auto& own = *impl_->routing.own;
+  for (std::uint32_t s = 0; s < own.shards(); ++s)
+    if (const auto& owner = own.owner(s); !owner.empty()) ++v.owned[owner];
+  v.acting = own.owned(mono_ms());
+  v.waiting = static_cast<std::uint32_t>(own.waiting());
   return v;
 }
 
@@ -703,15 +745,14 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
     // from the step reached.
     ec.owns = [r = &p->routing](const alert_record& a) {
       std::lock_guard<std::mutex> lock{r->mutex};
-      return !r->owners.empty() && r->owners[shard_of_alert(a, r->shards)] == r->self;
+      return r->own && r->own->acting(shard_of_alert(a, r->shards), mono_ms());
     };
-    ec.adopt_delay = std::chrono::milliseconds{3 * opts.cluster_heartbeat_ms};
     ec.on_persist = [pp = p.get()](const alert_record& a, const std::optional<std::string>& record) {
       std::string follower;
       {
         std::lock_guard<std::mutex> lock{pp->routing.mutex};
-        if (pp->routing.followers.empty()) return;
-        follower = pp->routing.followers[shard_of_alert(a, pp->routing.shards)];
+        if (!pp->routing.own) return;
+        follower = pp->routing.own->follower(shard_of_alert(a, pp->routing.shards));
         if (follower.empty() || follower == pp->routing.self) return;
       }
       if (pp->peers) pp->peers->send(follower, cluster::wire::encode_escalation_copy({pp->routing.self, a.id, record}));

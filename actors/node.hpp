@@ -50,9 +50,14 @@ struct cluster_view {
   bool quorum = true;      ///< this node sees a majority of the configured members
   std::vector<member_view> members;
   std::uint32_t shards = 0;
-  /// Shards each member owns in the placement this node routes readings by (rendezvous
-  /// hashing over the members it saw live at its last heartbeat tick).
+  /// Shards by the member this node routes their readings to (engine/ownership: this node
+  /// while it acts as owner, else whom a majority of the votes it knows of names). Shards
+  /// without one are missing from every count (they are moving, or this node is cut off).
   std::map<std::string, std::uint32_t> owned;
+  /// The shards this node acts as owner of now.
+  std::vector<std::uint32_t> acting;
+  /// Shards this node is owner of in its view but still waits for a handoff of.
+  std::uint32_t waiting = 0;
 };
 
 /// Extension points of a node, for rules (later issues) and tests.

@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <zmq.hpp>
 
@@ -17,7 +18,51 @@ namespace wire {
 namespace {
 using namespace alert::wire::detail;
 
-constexpr limit_names escalation_limits{16, 16, 1 << 20, 4};
+// Arrays: the shards of a handoff (at most max_shards). Strings: an escalation record.
+constexpr limit_names escalation_limits{max_shards, 16, 1 << 20, 4};
+
+std::vector<std::uint32_t> shards_of(const msgpack::object& top) {
+  const auto& a = need(top, "shards");
+  if (a.type != msgpack::type::ARRAY) throw bad_message(field("shards") + " must be an array");
+  std::vector<std::uint32_t> out;
+  for (std::uint32_t i = 0; i < a.via.array.size; ++i) {
+    const auto& x = a.via.array.ptr[i];
+    if (x.type != msgpack::type::POSITIVE_INTEGER || x.via.u64 >= max_shards)
+      throw bad_message(field("shards") + " must hold shard numbers below " + std::to_string(max_shards));
+    out.push_back(static_cast<std::uint32_t>(x.via.u64));
+  }
+  return out;
+}
+
+std::uint64_t id_of(const msgpack::object& top) {
+  const auto& id = need(top, "id");
+  if (id.type != msgpack::type::POSITIVE_INTEGER) throw bad_message(field("id") + " must be a positive integer");
+  return id.via.u64;
+}
+
+std::int64_t int_of(const msgpack::object& o, const char* name) {
+  if (!is_integer(o)) throw bad_message(field(name) + " must be an integer");
+  return o.type == msgpack::type::NEGATIVE_INTEGER ? o.via.i64 : static_cast<std::int64_t>(o.via.u64);
+}
+
+std::string encode_shards(const char* type, const std::string& from, std::uint64_t id,
+                          const std::vector<std::uint32_t>& shards) {
+  msgpack::sbuffer buf;
+  packer pk(&buf);
+  pk.pack_map(5);
+  pack_str(pk, "v");
+  pk.pack_uint8(1);
+  pack_str(pk, "type");
+  pack_str(pk, type);
+  pack_str(pk, "from");
+  pack_str(pk, from);
+  pack_str(pk, "id");
+  pk.pack_uint64(id);
+  pack_str(pk, "shards");
+  pk.pack_array(static_cast<std::uint32_t>(shards.size()));
+  for (auto s : shards) pk.pack_uint32(s);
+  return to_bytes(buf);
+}
 
 peer_message decode_unguarded(const char* data, std::size_t size) {
   auto limit = msgpack::unpack_limit(escalation_limits.max_array, escalation_limits.max_map_entries,
@@ -41,16 +86,23 @@ peer_message decode_unguarded(const char* data, std::size_t size) {
     }
     return e;
   }
-  if (type != "heartbeat") throw bad_message(field("type") + " must be \"heartbeat\" or \"escalation\"");
+  if (type == "handoff_request") return handoff_request{need_str(top, "from"), id_of(top), shards_of(top)};
+  if (type == "handoff_done") return handoff_done{need_str(top, "from"), id_of(top), shards_of(top)};
+  if (type != "heartbeat")
+    throw bad_message(field("type") + " must be \"heartbeat\", \"escalation\", \"handoff_request\" or \"handoff_done\"");
   heartbeat h;
   h.from = need_str(top, "from");
   if (h.from.empty()) throw bad_message(field("from") + " must not be empty");
-  const auto& at = need(top, "at");
-  if (!is_integer(at)) throw bad_message(field("at") + " must be an integer");
-  h.at = at.type == msgpack::type::NEGATIVE_INTEGER ? at.via.i64 : static_cast<epoch_ms>(at.via.u64);
+  h.at = int_of(need(top, "at"), "at");
   if (const auto* ingest = find(top, "ingest")) {
     if (ingest->type != msgpack::type::STR) throw bad_message(field("ingest") + " must be a string");
     h.ingest = std::string{str_of(*ingest)};
+  }
+  if (const auto* mono = find(top, "mono")) h.mono = int_of(*mono, "mono");
+  if (const auto* echo = find(top, "echo")) h.echo = int_of(*echo, "echo");
+  if (const auto* votes = find(top, "votes")) {
+    if (votes->type != msgpack::type::BIN) throw bad_message(field("votes") + " must be binary");
+    h.votes = std::string{votes->via.bin.ptr, votes->via.bin.size};
   }
   return h;
 }
@@ -59,7 +111,7 @@ peer_message decode_unguarded(const char* data, std::size_t size) {
 std::string encode_heartbeat(const heartbeat& h) {
   msgpack::sbuffer buf;
   packer pk(&buf);
-  pk.pack_map(h.ingest.empty() ? 4 : 5);
+  pk.pack_map(5u + (h.ingest.empty() ? 0u : 1u) + (h.echo ? 1u : 0u) + (h.votes.empty() ? 0u : 1u));
   pack_str(pk, "v");
   pk.pack_uint8(1);
   pack_str(pk, "type");
@@ -68,9 +120,20 @@ std::string encode_heartbeat(const heartbeat& h) {
   pack_str(pk, h.from);
   pack_str(pk, "at");
   pk.pack_int64(h.at);
+  pack_str(pk, "mono");
+  pk.pack_int64(h.mono);
   if (!h.ingest.empty()) {
     pack_str(pk, "ingest");
     pack_str(pk, h.ingest);
+  }
+  if (h.echo) {
+    pack_str(pk, "echo");
+    pk.pack_int64(*h.echo);
+  }
+  if (!h.votes.empty()) {
+    pack_str(pk, "votes");
+    pk.pack_bin(wire_size(h.votes.size()));
+    pk.pack_bin_body(h.votes.data(), wire_size(h.votes.size()));
   }
   return to_bytes(buf);
 }
@@ -105,6 +168,9 @@ std::string encode_escalation_copy(const escalation_copy& e) {
   }
   return to_bytes(buf);
 }
+
+std::string encode_handoff_request(const handoff_request& r) { return encode_shards("handoff_request", r.from, r.id, r.shards); }
+std::string encode_handoff_done(const handoff_done& d) { return encode_shards("handoff_done", d.from, d.id, d.shards); }
 }  // namespace wire
 
 struct peer_link::impl {
@@ -125,6 +191,7 @@ struct peer_link::impl {
   std::mutex advertised_mutex;
   std::string advertised_ingest;  // guarded by advertised_mutex
   std::deque<std::pair<std::string, std::string>> outgoing;  // (member, bytes), guarded by advertised_mutex
+  std::map<std::string, std::int64_t> last_mono;  // member -> `mono` of its last heartbeat (I/O thread)
 
   void flush_outgoing() {
     std::deque<std::pair<std::string, std::string>> batch;
@@ -148,14 +215,28 @@ struct peer_link::impl {
         .count();
   }
 
-  void send_heartbeats() {
-    std::string ingest;
+  static std::int64_t mono_now() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
+  void send_heartbeats(const std::string& votes) {
+    wire::heartbeat h;
+    h.from = opts.self;
+    h.at = wall_now();
+    h.mono = mono_now();
+    h.votes = votes;
     {
       std::lock_guard<std::mutex> lock{advertised_mutex};
-      ingest = advertised_ingest;
+      h.ingest = advertised_ingest;
     }
-    const auto bytes = wire::encode_heartbeat({opts.self, wall_now(), ingest});
-    for (auto& d : dealers) {
+    for (std::size_t i = 0; i < dealers.size() && i < opts.others.size(); ++i) {
+      auto& d = dealers[i];
+      // Each member's copy echoes the last heartbeat heard from it (its leases count from there).
+      auto heard = last_mono.find(opts.others[i].id);
+      if (heard != last_mono.end()) h.echo = heard->second;
+      else h.echo.reset();
+      const auto bytes = wire::encode_heartbeat(h);
       try {
         // Not queued for a member that is not connected (immediate): a heartbeat is news now
         // or never.
@@ -192,9 +273,14 @@ struct peer_link::impl {
       }
     }
     if (auto* h = std::get_if<wire::heartbeat>(&*msg)) {
-      if (events.on_heartbeat) events.on_heartbeat(h->from, h->ingest);
-    } else if (events.on_escalation) {
-      events.on_escalation(std::get<wire::escalation_copy>(*msg));
+      last_mono[h->from] = h->mono;
+      if (events.on_heartbeat) events.on_heartbeat(*h);
+    } else if (auto* e = std::get_if<wire::escalation_copy>(&*msg)) {
+      if (events.on_escalation) events.on_escalation(*e);
+    } else if (auto* r = std::get_if<wire::handoff_request>(&*msg)) {
+      if (events.on_handoff_request) events.on_handoff_request(*r);
+    } else if (auto* d = std::get_if<wire::handoff_done>(&*msg)) {
+      if (events.on_handoff_done) events.on_handoff_done(*d);
     }
   }
 
@@ -205,8 +291,8 @@ struct peer_link::impl {
       while (!stopping.load()) {
         const auto now = std::chrono::steady_clock::now();
         if (now >= next) {
-          send_heartbeats();
-          if (events.on_tick) events.on_tick();
+          // The tick first: the heartbeats carry the votes it has just made.
+          send_heartbeats(events.on_tick ? events.on_tick() : std::string{});
           next = now + opts.heartbeat_interval;
         }
         const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next - now);

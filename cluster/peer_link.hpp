@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -27,13 +28,33 @@ class context_t;
 namespace alert::cluster {
 
 namespace wire {
-/// Node -> node, every heartbeat interval: `{v: 1, type: "heartbeat", from, at, ingest}`.
+/// Node -> node, every heartbeat interval:
+/// `{v: 1, type: "heartbeat", from, at, ingest, mono, echo, votes}`.
 struct heartbeat {
   std::string from;    ///< the sender's member id
-  epoch_ms at = 0;     ///< the sender's clock when it was sent
+  epoch_ms at = 0;     ///< the sender's wall clock when it was sent
   std::string ingest;  ///< the sender's ingest endpoint (where readings it owns are forwarded)
+  std::int64_t mono = 0;              ///< the sender's monotonic clock, ms, when it was sent
+  std::optional<std::int64_t> echo;   ///< `mono` of the last heartbeat the sender heard from the receiver
+  std::string votes;                  ///< the sender's shard votes (engine/ownership.hpp)
 };
 std::string encode_heartbeat(const heartbeat& h);
+
+/// Node -> node: `{v: 1, type: "handoff_request", from, id, shards}`: send me what you hold
+/// of these shards. Answered, once sent, by `handoff_done` with the same id and the shards
+/// handed over (those the sender did not act as owner of when it read its journal).
+struct handoff_request {
+  std::string from;
+  std::uint64_t id = 0;
+  std::vector<std::uint32_t> shards;
+};
+struct handoff_done {
+  std::string from;
+  std::uint64_t id = 0;
+  std::vector<std::uint32_t> shards;
+};
+std::string encode_handoff_request(const handoff_request& r);
+std::string encode_handoff_done(const handoff_done& d);
 
 /// Owner -> follower: `{v: 1, type: "escalation", from, alert, record}`, the escalation
 /// record of an alert (storage/entity_store's encoding) as the owner just persisted it;
@@ -45,8 +66,8 @@ struct escalation_copy {
 };
 std::string encode_escalation_copy(const escalation_copy& e);
 
-/// A message between members: a heartbeat or an escalation record.
-using peer_message = std::variant<heartbeat, escalation_copy>;
+/// A message between members.
+using peer_message = std::variant<heartbeat, escalation_copy, handoff_request, handoff_done>;
 result<peer_message> decode_peer_message(const char* data, std::size_t size);
 /// Never throws: malformed or too_large for bytes that are not a heartbeat.
 result<heartbeat> decode_heartbeat(const char* data, std::size_t size);
@@ -62,11 +83,15 @@ struct peer_link_options {
 };
 
 struct peer_events {
-  /// A heartbeat from member `from`, with the ingest endpoint it gives (I/O thread; must
-  /// not block).
-  std::function<void(const std::string& from, const std::string& ingest)> on_heartbeat;
-  /// Once per heartbeat interval, after the heartbeats went out (I/O thread).
-  std::function<void()> on_tick;
+  /// A heartbeat from a member (I/O thread; must not block).
+  std::function<void(const wire::heartbeat&)> on_heartbeat;
+  /// Once per heartbeat interval, just before the heartbeats go out (I/O thread): what it
+  /// returns is the votes they carry.
+  std::function<std::string()> on_tick;
+  /// A member asks for shards (I/O thread; must not block).
+  std::function<void(const wire::handoff_request&)> on_handoff_request;
+  /// A member handed shards over (I/O thread).
+  std::function<void(const wire::handoff_done&)> on_handoff_done;
   /// The I/O thread failed and stopped: no heartbeats go out or come in any more.
   std::function<void()> on_failed;
   /// An escalation record from the owner of its alert's shard (I/O thread).

@@ -5,6 +5,8 @@
 #include <map>
 #include <sstream>
 
+#include "engine/ownership.hpp"
+
 namespace alert::config {
 namespace po = boost::program_options;
 namespace {
@@ -106,7 +108,12 @@ result<parsed_command> parse_command_line(int argc, const char* const argv[],
        "phi-accrual suspicion at which a silent member counts as unreachable")
       ("cluster.acceptable-pause-ms",
        po::value(&o.cluster_acceptable_pause_ms)->default_value(d.cluster_acceptable_pause_ms),
-       "a silence this much longer than usual is tolerated before suspicion grows (GC, disk stalls)");
+       "a silence this much longer than usual is tolerated before suspicion grows (GC, disk stalls)")
+      ("cluster.lease-ms", po::value(&o.cluster_lease_ms)->default_value(d.cluster_lease_ms),
+       "how long a member's vote lets another act as a shard's owner, from the heartbeat it answers")
+      ("cluster.promise-ms", po::value(&o.cluster_promise_ms)->default_value(d.cluster_promise_ms),
+       "how long a member votes for no other owner of a shard after it last heard the one it voted for "
+       "(at least lease-ms + heartbeat-ms)");
   po::options_description entities{"Entities (device and patient actors)"};
   entities.add_options()
       ("entity.idle-timeout-ms", po::value(&o.entity_idle_timeout_ms)->default_value(d.entity_idle_timeout_ms),
@@ -247,6 +254,10 @@ status validate(const node_options& o) {
       self = self || m.id == o.node_id;
     }
     if (!self) return bad("cluster.members must include this node (node-id " + o.node_id + ")");
+    ownership_options own;
+    own.lease_ms = o.cluster_lease_ms;
+    own.promise_ms = o.cluster_promise_ms;
+    if (auto st = validate(own, o.cluster_heartbeat_ms); !st) return st;
     // Members forward readings to the ingest endpoint a node binds, as it binds it.
     if (o.ingest_endpoint.find("://*") != std::string::npos || o.ingest_endpoint.find("0.0.0.0") != std::string::npos ||
         o.ingest_endpoint.rfind("inproc://", 0) == 0)

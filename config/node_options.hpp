@@ -59,6 +59,8 @@ struct node_options {
   std::int64_t cluster_heartbeat_ms = 250;
   double cluster_phi_threshold = 8.0;
   std::int64_t cluster_acceptable_pause_ms = 1000;
+  std::int64_t cluster_lease_ms = 1200;    ///< engine/ownership.hpp: how long a vote lets its member own
+  std::int64_t cluster_promise_ms = 1600;  ///< and how long its voter votes for no other
 };
 
 /// One entry of `cluster.members`.

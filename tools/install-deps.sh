@@ -16,6 +16,7 @@ packages=(
   python3-zmq python3-msgpack # second-language protocol tests (Debian's /usr/bin/python3)
   clang libclang-rt-14-dev    # libFuzzer targets for the wire decoders
   prometheus-cpp-dev    # the /metrics endpoint: registry, histograms and an HTTP exposer
+  iproute2              # network namespaces: the cluster tests cut links between members
 )
 
 missing=()

@@ -20,6 +20,7 @@
 #include "cluster/ingest_client.hpp"
 #include "engine/membership.hpp"
 #include "tests/support/gateway.hpp"
+#include "tests/support/netns.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -72,11 +73,19 @@ struct member {
   std::string id, data;
   cluster::client_security op, integrator, gateway;  // with CURVE: the test's keys for this node
   std::vector<std::string> args;
+  std::vector<std::string> netns;  // in a network namespace: `ip netns exec NAME`
   std::unique_ptr<test::process> p;
   std::string ingest, pager, control;
 
   void start() {
-    p = std::make_unique<test::process>(ALERT_ALERTD_PATH, args, true);
+    if (netns.empty()) {
+      p = std::make_unique<test::process>(ALERT_ALERTD_PATH, args, true);
+    } else {
+      auto argv = netns;
+      argv.push_back(ALERT_ALERTD_PATH);
+      argv.insert(argv.end(), args.begin(), args.end());
+      p = std::make_unique<test::process>(test::mesh::ip_path(), argv, true);
+    }
     auto ready = p->wait_for_line("alertd ready");
     REQUIRE(ready.has_value());
     ingest = test::ready_field(*ready, "ingest");
@@ -95,12 +104,16 @@ struct three_nodes {
   std::vector<member> m;
   // `secure`: CURVE on every endpoint and the peer links (a key per node, role node, in one
   // access file with the test's operator, integrator and gateway) and data encrypted at rest.
-  explicit three_nodes(bool secure = false) {
+  // `net`: member i runs in namespace i of the mesh, on its home address (the test reaches
+  // it over its root link).
+  explicit three_nodes(bool secure = false, const test::mesh* net = nullptr) {
     const std::string rules = dir.sub("rules.yaml");
     std::ofstream{rules} << rules_yaml;
     std::string members;
+    auto host = [&](int i) { return net ? net->address(i - 1) : std::string{"127.0.0.1"}; };
     for (int i = 1; i <= 3; ++i)
-      members += (i > 1 ? "," : "") + ("node-" + std::to_string(i)) + "=tcp://127.0.0.1:" + std::to_string(free_port());
+      members += (i > 1 ? "," : "") + ("node-" + std::to_string(i)) + "=tcp://" + host(i) + ":" +
+                 std::to_string(net ? 7600 : free_port());
     const std::string keys = dir.sub("keys");
     std::map<std::string, cluster::curve_keypair> pairs;
     if (secure) {
@@ -125,9 +138,11 @@ struct three_nodes {
       member x;
       x.id = "node-" + std::to_string(i);
       x.data = dir.sub(x.id);
+      const auto any = "tcp://" + host(i) + ":*";
+      if (net) x.netns = net->exec_prefix(i - 1);
       x.args = {"--node-id", x.id, "--data-dir", x.data, "--cluster.members", members,
-                "--ingest.endpoint", "tcp://127.0.0.1:*", "--pager.endpoint", "tcp://127.0.0.1:*",
-                "--control.endpoint", "tcp://127.0.0.1:*", "--metrics.endpoint", "off", "--stats-interval", "0",
+                "--ingest.endpoint", any, "--pager.endpoint", any,
+                "--control.endpoint", any, "--metrics.endpoint", "off", "--stats-interval", "0",
                 "--rules", rules, "--pager.grace-ms", "0", "--rules.tick-ms", "100"};
       if (secure) {
         x.args.insert(x.args.end(), {"--security.node-key", keys + "/" + x.id + ".key", "--security.access",
@@ -173,8 +188,15 @@ struct view {
   bool quorum = false;
   std::map<std::string, std::string> state;
   std::map<std::string, std::int64_t> owned;  // shards by owner, as the node routes them
+  std::set<std::int64_t> acting;              // shards the node acts as owner of
+  // Every shard has an owner the node routes to (none is moving).
+  bool settled() const {
+    std::int64_t routed = 0;
+    for (const auto& [id, n] : owned) routed += n;
+    return routed == 64;
+  }
   bool all_up() const {
-    return quorum && owned.size() == 3 && state.count("node-1") && state.at("node-1") == "up" &&
+    return quorum && owned.size() == 3 && settled() && state.count("node-1") && state.at("node-1") == "up" &&
            state.count("node-2") && state.at("node-2") == "up" && state.count("node-3") && state.at("node-3") == "up";
   }
 };
@@ -192,6 +214,8 @@ view status_of(const member& x) {
     v.state[mv.str("node").value_or("")] = mv.str("state").value_or("");
   if (const auto* owned = c->get("owned"))
     for (const auto& [id, n] : std::get<wire::value_object>(owned->v)) v.owned[id] = std::get<std::int64_t>(n.v);
+  if (const auto* acting = c->get("acting"))
+    for (const auto& sh : std::get<wire::value_array>(acting->v)) v.acting.insert(std::get<std::int64_t>(sh.v));
   return v;
 }
 
@@ -308,7 +332,7 @@ TEST_CASE("three members find each other, and a member killed is found unreachab
   for (int i : {1, 2})
     REQUIRE(eventually([&] {
       auto v = status_of(c.m[static_cast<std::size_t>(i)]);
-      return v.quorum && v.owned.size() == 2 && !v.owned.count("node-1");
+      return v.quorum && v.owned.size() == 2 && !v.owned.count("node-1") && v.settled();
     }));
   auto ack = send(c.m[2], 2, "oxi-1", 97, 2);
   REQUIRE(ack.has_value());
@@ -470,5 +494,184 @@ TEST_CASE("with CURVE and encryption at rest, members admit each other by their 
   for (const auto& x : c.m)
     CHECK(readings_on(x, device) == (x.id == placed.owner || x.id == placed.follower ? 1u : 0u));
   CHECK(gw.page(1).device == device);
+  for (auto& x : c.m) x.kill();
+}
+
+namespace {
+
+// A device (bound to patient "P-<device>") whose shard has `owner` and `follower` while all
+// three live.
+std::string device_placed(const std::string& owner, const std::string& follower, const std::string& prefix) {
+  const std::vector<std::string> all{"node-1", "node-2", "node-3"};
+  for (int i = 0;; ++i) {
+    const auto device = prefix + std::to_string(i);
+    const auto placed = place(shard_of(routing_key(device, std::string{"P-" + device}), 64), all);
+    if (placed.owner == owner && placed.follower == follower) return device;
+  }
+}
+
+// Sends one reading until a member acks it (bounded).
+void send_until_acked(const member& x, std::int64_t batch, const std::string& device, double spo2, std::uint64_t seq) {
+  const auto deadline = clk::now() + std::chrono::seconds(30);
+  for (;;) {
+    auto ack = send(x, batch, device, spo2, seq);
+    if (ack && ack->accepted + ack->duplicates == 1) return;
+    INFO("reading " << seq << " of " << device << " through " << x.id << ": "
+                    << (ack ? std::string{"not accepted"} : ack.error().to_string()));
+    REQUIRE(clk::now() < deadline);
+  }
+}
+
+// Stops every member and returns the end of each one's log, for a failure's message.
+std::string stop_with_logs(std::vector<member>& m) {
+  std::string out;
+  for (auto& x : m) {
+    if (!x.p) continue;
+    x.p->signal(SIGTERM);
+    auto log = x.p->read_all();
+    if (log.size() > 4000) log = log.substr(log.size() - 4000);
+    out += "--- " + x.id + "\n" + log;
+  }
+  return out;
+}
+
+// The shards more than one member acts as owner of, at the moment each was asked.
+std::set<std::int64_t> owned_twice(const std::vector<member>& m) {
+  std::map<std::int64_t, int> count;
+  for (const auto& x : m)
+    if (x.p)
+      for (auto s : status_of(x).acting) ++count[s];
+  std::set<std::int64_t> out;
+  for (const auto& [s, n] : count)
+    if (n > 1) out.insert(s);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a cut link between two members never gives a shard two owners, and an alert is paged once", "[netns]") {
+  if (!test::mesh::available()) {
+    WARN("network namespaces are not available here (needs root and iproute2): link cuts not tested");
+    return;
+  }
+  test::mesh net{3};
+  three_nodes c{false, &net};
+  for (const auto& x : c.m) REQUIRE(eventually([&] { return status_of(x).all_up(); }));
+  zmq::context_t ctx{1};
+  std::vector<std::unique_ptr<test::gateway>> gws;
+  for (const auto& x : c.m)
+    gws.push_back(std::make_unique<test::gateway>(ctx, x.pager, "ward-" + x.id, std::vector<std::string>{"nurse", "charge"}));
+  // node-1 owns the device's shard and node-3 follows it: with the node-1 -- node-3 link
+  // cut, node-3 sees only node-2 and itself, and in that view owns the shard. node-2 still
+  // sees both and votes for node-1: node-1 stays the only owner.
+  const auto device = device_placed("node-1", "node-3", "oxi-x");
+  const auto shard = shard_of(routing_key(device, std::string{"P-" + device}), 64);
+  net.cut(0, 2);
+  REQUIRE(eventually([&] { return status_of(c.m[0]).state["node-3"] == "unreachable"; }));
+  REQUIRE(eventually([&] { return status_of(c.m[2]).state["node-1"] == "unreachable"; }));
+  CHECK(status_of(c.m[1]).state["node-1"] == "up");
+  CHECK(status_of(c.m[1]).state["node-3"] == "up");
+  // Asked again and again for 3 s: no shard ever has two owners.
+  const auto watch_until = clk::now() + std::chrono::seconds(3);
+  std::size_t samples = 0;
+  while (clk::now() < watch_until) {
+    CHECK(owned_twice(c.m).empty());
+    ++samples;
+  }
+  CHECK(samples > 3);
+  CHECK(status_of(c.m[0]).acting.count(shard) == 1);
+  CHECK(status_of(c.m[2]).acting.count(shard) == 0);
+  // An integrator at node-2 reaches the owner; at node-3, which cannot reach it, it is told
+  // to retry elsewhere.
+  send_until_acked(c.m[1], 1, device, 84, 1);
+  auto refused = send(c.m[2], 2, device, 84, 2);
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.code() == errc::unavailable);
+  const auto first_id = "d/" + device + "/spo2_low/1@0.0/nurse";
+  REQUIRE(gws[0]->poll_until([&] { return gws[0]->shown.count(first_id) > 0; }));
+  // Watched for 2 s more (bounded): nobody else pages it, and nothing else is paged.
+  const auto until = clk::now() + std::chrono::seconds(2);
+  for (auto& g : gws) (void)g->poll_until([&] { return clk::now() > until; });
+  std::set<std::string> shown;
+  for (const auto& g : gws) shown.insert(g->shown.begin(), g->shown.end());
+  CHECK(shown == std::set<std::string>{first_id});
+  CHECK(gws[1]->shown.empty());
+  CHECK(gws[2]->shown.empty());
+  // Healed: every shard has one owner again.
+  net.heal(0, 2);
+  for (const auto& x : c.m) REQUIRE(eventually([&] { return status_of(x).all_up(); }));
+  CHECK(owned_twice(c.m).empty());
+  for (auto& x : c.m) x.kill();
+}
+
+TEST_CASE("a partitioned member pages nothing, the majority goes on, and it catches up before it owns again", "[netns]") {
+  if (!test::mesh::available()) {
+    WARN("network namespaces are not available here (needs root and iproute2): partitions not tested");
+    return;
+  }
+  test::mesh net{3};
+  three_nodes c{false, &net};
+  for (const auto& x : c.m) REQUIRE(eventually([&] { return status_of(x).all_up(); }));
+  zmq::context_t ctx{1};
+  std::vector<std::unique_ptr<test::gateway>> gws;
+  for (const auto& x : c.m)
+    gws.push_back(std::make_unique<test::gateway>(ctx, x.pager, "ward-" + x.id, std::vector<std::string>{"nurse", "charge"}));
+  // node-3 owns the device's shard and node-1 follows it.
+  const auto device = device_placed("node-3", "node-1", "oxi-n");
+  const auto shard = shard_of(routing_key(device, std::string{"P-" + device}), 64);
+  send_until_acked(c.m[1], 1, device, 84, 1);
+  const auto first_id = "d/" + device + "/spo2_low/1@0.0/nurse";
+  const auto second_id = "d/" + device + "/spo2_low/1@1.0/charge";
+  REQUIRE(gws[2]->poll_until([&] { return gws[2]->shown.count(first_id) > 0; }));
+
+  // node-3 is cut off from both others, alive, its gateway still connected to it. The
+  // majority takes its shards over: node-1 pages the second level when it falls due (6 s
+  // after the first page), node-3 pages nothing.
+  net.isolate(2);
+  REQUIRE(eventually([&] { return !status_of(c.m[2]).quorum; }));
+  std::uint64_t seq = 1;
+  for (; seq < 10; ++seq) send_until_acked(c.m[1], static_cast<std::int64_t>(seq) + 1, device, 84, seq + 1);
+  REQUIRE(gws[0]->poll_until([&] { return gws[0]->shown.count(second_id) > 0; }));
+  // A second more, watched (bounded): still nothing from node-3.
+  const auto until = clk::now() + std::chrono::seconds(1);
+  (void)gws[2]->poll_until([&] { return clk::now() > until; });
+  CHECK(gws[2]->shown == std::set<std::string>{first_id});
+  CHECK(status_of(c.m[2]).acting.empty());
+  auto refused = send(c.m[2], 100, device, 84, 100);
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.code() == errc::unavailable);
+
+  // Healed: node-3 owns the shard again only after it caught up, so the moment it acts as
+  // its owner it already holds every reading acked meanwhile.
+  const std::size_t acked = seq;  // 1..10
+  net.rejoin(2);
+  bool owns_again = false;
+  const auto deadline = clk::now() + std::chrono::seconds(20);
+  while (!owns_again && clk::now() < deadline) {
+    if (status_of(c.m[2]).acting.count(shard) == 0) continue;
+    owns_again = true;
+    CHECK(readings_on(c.m[2], device) == acked);
+  }
+  REQUIRE(owns_again);
+  for (const auto& x : c.m) {
+    view last;
+    const bool up = eventually([&] { return (last = status_of(x)).all_up(); });
+    std::string d = x.id + ": quorum " + std::to_string(last.quorum) + ", owned";
+    for (const auto& [id, n] : last.owned) d += " " + id + "=" + std::to_string(n);
+    for (const auto& [id, st] : last.state) d += ", " + id + " " + st;
+    INFO(d);
+    INFO((up ? std::string{} : stop_with_logs(c.m)));
+    REQUIRE(up);
+  }
+  CHECK(owned_twice(c.m).empty());
+  send_until_acked(c.m[0], 200, device, 84, 11);
+  CHECK(readings_on(c.m[2], device) == acked + 1);
+  CHECK(readings_on(c.m[0], device) == acked + 1);
+  // Each step paged under its own id and no other, whichever member paged it.
+  const auto watch = clk::now() + std::chrono::seconds(2);
+  for (auto& g : gws) (void)g->poll_until([&] { return clk::now() > watch; });
+  std::set<std::string> shown;
+  for (const auto& g : gws) shown.insert(g->shown.begin(), g->shown.end());
+  CHECK(shown == std::set<std::string>{first_id, second_id});
   for (auto& x : c.m) x.kill();
 }

@@ -3,6 +3,7 @@
 // cancel the node sends, and reports statuses. Waits are bounded polls, never sleeps.
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <chrono>
 #include <set>
 #include <string>
@@ -32,7 +33,8 @@ struct gateway {
   }
   bool welcomed = false;
 
-  // Reads what has arrived; true when `done` holds (polls for up to 20 s).
+  // Reads what has arrived; true when `done` holds (polls for up to 20 s). `done` is checked
+  // at least every 50 ms, so it may be a deadline ("watch until ...").
   template <class F>
   bool poll_until(F&& done) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -40,7 +42,7 @@ struct gateway {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return false;
       zmq::pollitem_t item{sock.handle(), 0, ZMQ_POLLIN, 0};
-      if (zmq::poll(&item, 1, left) == 0) continue;
+      if (zmq::poll(&item, 1, std::min(left, std::chrono::milliseconds{50})) == 0) continue;
       zmq::message_t m;
       if (!sock.recv(m, zmq::recv_flags::dontwait)) continue;
       auto msg = wire::decode_from_node(static_cast<const char*>(m.data()), m.size());
