@@ -90,11 +90,46 @@ struct ingest_server::impl {
     }
   }
 
+  // Refusals are logged at most refusals_logged_per_second a second for each code; the
+  // rest are counted (metrics) and summed up in one line when the second is over. An
+  // integrator retrying in a tight loop (e.g. while a shard moves) does not flood the log.
+  static constexpr std::uint32_t refusals_logged_per_second = 10;
+  struct refusal_window {
+    std::int64_t second = 0;
+    std::uint32_t logged = 0;
+    std::uint64_t suppressed = 0;
+  };
+  std::mutex refusals_mutex;
+  std::array<refusal_window, errc_count> refusals{};
+
+  void log_refusal(const wire::batch_id& batch, errc code, const std::string& message) {
+    const auto second =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    std::uint64_t summed = 0;
+    bool log_it = false;
+    {
+      std::lock_guard<std::mutex> lock{refusals_mutex};
+      auto& w = refusals[index_of(code)];
+      if (w.second != second) {
+        summed = w.suppressed;
+        w = refusal_window{second, 0, 0};
+      }
+      log_it = w.logged < refusals_logged_per_second;
+      if (log_it) ++w.logged;
+      else ++w.suppressed;
+    }
+    if (summed > 0)
+      log(log_level::info, "ingest", "requests_refused_unlogged",
+          {{"code", std::string{to_string(code)}}, {"count", std::to_string(summed)}});
+    if (log_it)
+      log(log_level::info, "ingest", "request_refused",
+          {{"batch", reading_context(batch)}, {"code", std::string{to_string(code)}}, {"msg", message}});
+  }
+
   void reply_error(std::vector<std::string>&& envelope, wire::batch_id batch, errc code, std::string message) {
     request_errors.fetch_add(1, std::memory_order_relaxed);
     errors_by_code[index_of(code)].fetch_add(1, std::memory_order_relaxed);
-    log(log_level::info, "ingest", "request_refused",
-        {{"batch", reading_context(batch)}, {"code", std::string{to_string(code)}}, {"msg", message}});
+    log_refusal(batch, code, message);
     send({std::move(envelope), wire::encode_error({std::move(batch), code, std::move(message)})});
   }
 

@@ -78,13 +78,16 @@ struct member {
   std::string ingest, pager, control;
 
   void start() {
+    // The log goes to a file beside the data: a pipe the test does not read would fill and
+    // stall the node.
+    const test::stderr_to log{data + ".log"};
     if (netns.empty()) {
-      p = std::make_unique<test::process>(ALERT_ALERTD_PATH, args, true);
+      p = std::make_unique<test::process>(ALERT_ALERTD_PATH, args, log);
     } else {
       auto argv = netns;
       argv.push_back(ALERT_ALERTD_PATH);
       argv.insert(argv.end(), args.begin(), args.end());
-      p = std::make_unique<test::process>(test::mesh::ip_path(), argv, true);
+      p = std::make_unique<test::process>(test::mesh::ip_path(), argv, log);
     }
     auto ready = p->wait_for_line("alertd ready");
     REQUIRE(ready.has_value());
@@ -271,6 +274,62 @@ std::string ask_alert(const member& x, const std::string& id) {
   return reply->result.get("alert")->str("state").value_or("");
 }
 
+// A device (bound to patient "P-<device>") whose shard has `owner` and `follower` while all
+// three live.
+std::string device_placed(const std::string& owner, const std::string& follower, const std::string& prefix) {
+  const std::vector<std::string> all{"node-1", "node-2", "node-3"};
+  for (int i = 0;; ++i) {
+    const auto device = prefix + std::to_string(i);
+    const auto placed = place(shard_of(routing_key(device, std::string{"P-" + device}), 64), all);
+    if (placed.owner == owner && placed.follower == follower) return device;
+  }
+}
+
+// Stops every member and returns the end of each one's log, for a failure's message.
+std::string stop_with_logs(std::vector<member>& m) {
+  std::string out;
+  for (auto& x : m) {
+    if (!x.p) continue;
+    x.p->signal(SIGTERM);
+    (void)x.p->wait();
+    std::ifstream in{x.data + ".log"};
+    std::string log, line;
+    while (std::getline(in, line)) log += line + "\n";
+    if (log.size() > 4000) log = log.substr(log.size() - 4000);
+    out += "--- " + x.id + "\n" + log;
+  }
+  return out;
+}
+
+// Sends one reading until a member acks it (bounded). On a failure, the members' logs
+// (when given) are in its message.
+void send_until_acked(const member& x, std::int64_t batch, const std::string& device, double spo2, std::uint64_t seq,
+                      std::vector<member>* all = nullptr) {
+  const auto deadline = clk::now() + std::chrono::seconds(30);
+  for (;;) {
+    auto ack = send(x, batch, device, spo2, seq);
+    if (ack && ack->accepted + ack->duplicates == 1) return;
+    if (clk::now() < deadline) continue;
+    INFO("reading " << seq << " of " << device << " through " << x.id << ": "
+                    << (ack ? std::string{"not accepted"} : ack.error().to_string()));
+    INFO((all ? stop_with_logs(*all) : std::string{}));
+    FAIL("no member acked the reading in 30 s");
+  }
+}
+
+// The shards more than one member acts as owner of, at the moment each was asked.
+std::set<std::int64_t> owned_twice(const std::vector<member>& m) {
+  std::map<std::int64_t, int> count;
+  for (const auto& x : m)
+    if (x.p)
+      for (auto s : status_of(x).acting) ++count[s];
+  std::set<std::int64_t> out;
+  for (const auto& [s, n] : count)
+    if (n > 1) out.insert(s);
+  return out;
+}
+
+
 }  // namespace
 
 TEST_CASE("any member takes readings, and each is journaled once by its owner and once by its follower") {
@@ -416,12 +475,7 @@ TEST_CASE("the owner of a streaming device is killed: its follower takes over wi
       c.m[0].kill();
     }
     const double value = seq >= 5 ? 84 : 97;
-    const auto deadline = clk::now() + std::chrono::seconds(30);
-    for (;;) {
-      auto ack = send(entry, static_cast<std::int64_t>(seq), device, value, seq);
-      if (ack && ack->accepted + ack->duplicates == 1) break;
-      REQUIRE(clk::now() < deadline);
-    }
+    send_until_acked(entry, static_cast<std::int64_t>(seq), device, value, seq, &c.m);
     if (seq == 5)  // the owner pages the first level before it dies
       REQUIRE(gws[0]->poll_until([&] { return gws[0]->shown.count("d/" + device + "/spo2_low/1@0.0/nurse") > 0; }));
     if (seq == 31)
@@ -497,57 +551,6 @@ TEST_CASE("with CURVE and encryption at rest, members admit each other by their 
   for (auto& x : c.m) x.kill();
 }
 
-namespace {
-
-// A device (bound to patient "P-<device>") whose shard has `owner` and `follower` while all
-// three live.
-std::string device_placed(const std::string& owner, const std::string& follower, const std::string& prefix) {
-  const std::vector<std::string> all{"node-1", "node-2", "node-3"};
-  for (int i = 0;; ++i) {
-    const auto device = prefix + std::to_string(i);
-    const auto placed = place(shard_of(routing_key(device, std::string{"P-" + device}), 64), all);
-    if (placed.owner == owner && placed.follower == follower) return device;
-  }
-}
-
-// Sends one reading until a member acks it (bounded).
-void send_until_acked(const member& x, std::int64_t batch, const std::string& device, double spo2, std::uint64_t seq) {
-  const auto deadline = clk::now() + std::chrono::seconds(30);
-  for (;;) {
-    auto ack = send(x, batch, device, spo2, seq);
-    if (ack && ack->accepted + ack->duplicates == 1) return;
-    INFO("reading " << seq << " of " << device << " through " << x.id << ": "
-                    << (ack ? std::string{"not accepted"} : ack.error().to_string()));
-    REQUIRE(clk::now() < deadline);
-  }
-}
-
-// Stops every member and returns the end of each one's log, for a failure's message.
-std::string stop_with_logs(std::vector<member>& m) {
-  std::string out;
-  for (auto& x : m) {
-    if (!x.p) continue;
-    x.p->signal(SIGTERM);
-    auto log = x.p->read_all();
-    if (log.size() > 4000) log = log.substr(log.size() - 4000);
-    out += "--- " + x.id + "\n" + log;
-  }
-  return out;
-}
-
-// The shards more than one member acts as owner of, at the moment each was asked.
-std::set<std::int64_t> owned_twice(const std::vector<member>& m) {
-  std::map<std::int64_t, int> count;
-  for (const auto& x : m)
-    if (x.p)
-      for (auto s : status_of(x).acting) ++count[s];
-  std::set<std::int64_t> out;
-  for (const auto& [s, n] : count)
-    if (n > 1) out.insert(s);
-  return out;
-}
-
-}  // namespace
 
 TEST_CASE("a cut link between two members never gives a shard two owners, and an alert is paged once", "[netns]") {
   if (!test::mesh::available()) {

@@ -20,17 +20,35 @@ extern char** environ;
 
 namespace alert::test {
 
+/// Where a process's stderr goes: appended to this file.
+struct stderr_to {
+  std::string path;
+};
+
 class process {
 public:
   /// Starts `path` with `args`; its stdout is read by wait_for_line. stderr is inherited,
   /// or read with stdout when `with_stderr` (to wait for a log line).
   process(const std::string& path, const std::vector<std::string>& args, bool with_stderr = false) {
+    start(path, args, with_stderr, nullptr);
+  }
+  /// The same, with stderr appended to a file: a program that logs much cannot fill a pipe
+  /// nobody reads and stall.
+  process(const std::string& path, const std::vector<std::string>& args, const stderr_to& log) {
+    start(path, args, false, &log.path);
+  }
+
+private:
+  void start(const std::string& path, const std::vector<std::string>& args, bool with_stderr,
+             const std::string* log_file) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
     if (with_stderr) posix_spawn_file_actions_adddup2(&fa, fds[1], STDERR_FILENO);
+    if (log_file)
+      posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, log_file->c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     std::vector<std::string> all{path};
     all.insert(all.end(), args.begin(), args.end());
     std::vector<char*> argv;
@@ -45,6 +63,8 @@ public:
       throw std::runtime_error("cannot start " + path);
     }
   }
+
+public:
   ~process() {
     if (pid_ > 0 && !exited_) {
       ::kill(pid_, SIGKILL);
