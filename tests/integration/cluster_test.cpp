@@ -648,14 +648,20 @@ TEST_CASE("a partitioned member pages nothing, the majority goes on, and it catc
   // its owner it already holds every reading acked meanwhile.
   const std::size_t acked = seq;  // 1..10
   net.rejoin(2);
+  const auto healed_at = clk::now();
+  clk::time_point last_owned_by_1 = healed_at;
   bool owns_again = false;
   const auto deadline = clk::now() + std::chrono::seconds(20);
   while (!owns_again && clk::now() < deadline) {
+    if (status_of(c.m[0]).acting.count(shard)) last_owned_by_1 = clk::now();
     if (status_of(c.m[2]).acting.count(shard) == 0) continue;
     owns_again = true;
     CHECK(readings_on(c.m[2], device) == acked);
   }
   REQUIRE(owns_again);
+  const auto ms = [](clk::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+  WARN("rejoin: healed to owner again " << ms(clk::now() - healed_at) << " ms; shard without owner about "
+                                        << ms(clk::now() - last_owned_by_1) << " ms");
   for (const auto& x : c.m) {
     view last;
     const bool up = eventually([&] { return (last = status_of(x)).all_up(); });
