@@ -126,10 +126,14 @@ shard_ownership::changes shard_ownership::step(std::int64_t now, bool quorum, co
     auto at = peers_.find(who);
     return (who == self_ || at == peers_.end() ? now : at->second.heard_at) + o_.promise_ms;
   };
+  if (!started_) started_ = now;
+  // What it promised before a restart may still run (alone, it promised nobody).
+  const bool quiet = majority_ > 1 && now < *started_ + o_.promise_ms;
   for (std::uint32_t s = 0; s < shards_; ++s) {
     auto& st = state_[s];
     std::string want = st.target;
     if (want == self_ && !st.waiting.empty()) want.clear();
+    if (quiet) want.clear();
     if (!want.empty() && want == st.granted) {
       st.promise_until = std::max(st.promise_until, promise_for(want));
     } else if (!st.granted.empty() && now < st.promise_until) {

@@ -8,6 +8,10 @@
 // anyone else for `promise_ms` after it last voted. Any two majorities share a member, so
 // two owners would need one member's vote for both inside one promise: it never gives it.
 //
+// Promises live in memory: a member that restarts has forgotten whom it voted for, so it
+// votes for nobody until promise_ms after its first step (every promise it made before
+// ran out by then).
+//
 // A node that becomes a shard's owner in its view without having held the shard (it was
 // neither its owner nor its follower) first asks the members that held it to hand it over,
 // and votes for itself only once they said they have: a returning member catches up before
@@ -138,6 +142,7 @@ private:
   std::vector<shard_state> state_;
   shard_votes votes_;
   bool placed_ = false;  // a placement was made since the last quorum
+  std::optional<std::int64_t> started_;  // the time of the first step
   std::uint64_t next_request_ = 1;
   std::map<std::string, std::int64_t> requested_at_;  // holder -> last request sent
   std::string none_;

@@ -248,28 +248,43 @@ TEST_CASE("a vote lets its candidate act for lease_ms from the heartbeat it answ
   const std::vector<std::string> all{"a", "b", "c"};
   ownership_options o;
   shard_ownership a{"a", all, shards, o};
-  // a is first placed with b's and c's handoffs answered.
-  auto first = a.step(1000, true, all);
+  // a starts at 0 (it votes for nobody before 0 + promise_ms), and is first placed with
+  // b's and c's handoffs answered.
+  auto first = a.step(0, true, all);
   for (const auto& r : first.requests) a.handoff_done(r.member, r.id, r.shards);
-  a.step(1250, true, all);
+  a.step(2000, true, all);
   std::uint32_t mine = shards;
   for (std::uint32_t s = 0; s < shards && mine == shards; ++s)
     if (a.target(s) == "a") mine = s;
   REQUIRE(mine < shards);
-  // b votes for a, answering a's heartbeat sent at 1200.
+  CHECK(static_cast<std::uint8_t>(a.votes()[mine]) == 1);
+  // b votes for a, answering a's heartbeat sent at 2200.
   shard_votes b_votes(shards, '\0');
   b_votes[mine] = 1;  // "a"
-  a.heard("b", b_votes, 1200, 1290);
-  a.step(1300, true, all);
-  CHECK(a.acting(mine, 1300));
-  CHECK(a.acting(mine, 1200 + o.lease_ms - 1));
-  CHECK_FALSE(a.acting(mine, 1200 + o.lease_ms));
+  a.heard("b", b_votes, 2200, 2290);
+  a.step(2300, true, all);
+  CHECK(a.acting(mine, 2300));
+  CHECK(a.acting(mine, 2200 + o.lease_ms - 1));
+  CHECK_FALSE(a.acting(mine, 2200 + o.lease_ms));
   // A later step after the lease ran out without a fresher vote: no longer acting.
-  auto c = a.step(1200 + o.lease_ms + 10, true, all);
+  auto c = a.step(2200 + o.lease_ms + 10, true, all);
   CHECK(c.lost.count(mine));
   CHECK(validate(o, 250).is_ok());
   o.promise_ms = o.lease_ms;
   CHECK_FALSE(validate(o, 250).is_ok());
+}
+
+TEST_CASE("a member that has just started votes for nobody for promise_ms") {
+  const std::vector<std::string> all{"a", "b", "c"};
+  shard_ownership a{"a", all, shards};
+  auto first = a.step(10'000, true, all);
+  for (const auto& r : first.requests) a.handoff_done(r.member, r.id, r.shards);
+  a.step(10'250, true, all);
+  for (auto v : a.votes()) CHECK(v == '\0');
+  a.step(10'000 + ownership_options{}.promise_ms, true, all);
+  std::size_t votes = 0;
+  for (auto v : a.votes()) votes += v != '\0';
+  CHECK(votes == shards);
 }
 
 TEST_CASE("links cut and healed and members killed and restarted at random never give a shard two owners") {
@@ -304,4 +319,23 @@ TEST_CASE("links cut and healed and members killed and restarted at random never
     CHECK(sim.double_owners == 0);
     CHECK(sim.owned_total() == shards);
   }
+}
+
+TEST_CASE("a voter that restarts votes for nobody until any promise it made before ran out") {
+  cluster_sim sim{{"a", "b", "c"}};
+  sim.run(12);
+  // a and c cannot hear each other; b's votes decide, and a keeps the shards it ranks first.
+  sim.cut_link("a", "c");
+  sim.run(20);
+  REQUIRE(sim.double_owners == 0);
+  // b restarts at once, and for its first round hears only c: in that view c owns the
+  // shards a owns now. Had b forgotten its votes for a, c would own them while a's leases
+  // from b's last votes still ran.
+  sim.kill("b");
+  sim.start("b");
+  sim.cut_link("a", "b");
+  sim.run(3);
+  sim.heal_link("a", "b");
+  sim.run(20);
+  CHECK(sim.double_owners == 0);
 }
