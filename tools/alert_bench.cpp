@@ -741,15 +741,19 @@ run_result run_cluster(const std::string& exe, const settings& s, std::size_t ba
     nodes.push_back(start_alertd(exe, scratch / ("node-" + std::to_string(i)), s.sync, std::chrono::seconds{60}, true,
                                  {"--node-id", "node-" + std::to_string(i), "--cluster.members", members}));
   current_mode = saved;
-  // Every member in quorum with the shards placed over all three.
+  // Every member in quorum, routing every shard to an owner, the shards spread over all three.
   const auto deadline = clk::now() + std::chrono::seconds{30};
   for (const auto& n : nodes)
     for (;;) {
       auto st = control_call(n.control, "status", wire::value_object{}, std::chrono::seconds{10});
       const auto* c = st && st->ok ? st->result.get("cluster") : nullptr;
       const auto* owned = c ? c->get("owned") : nullptr;
+      std::int64_t routed = 0;
+      if (owned && owned->is_object())
+        for (const auto& [id, count] : std::get<wire::value_object>(owned->v))
+          if (count.is_int()) routed += std::get<std::int64_t>(count.v);
       if (c && c->boolean("quorum").value_or(false) && owned && owned->is_object() &&
-          std::get<wire::value_object>(owned->v).size() == 3)
+          std::get<wire::value_object>(owned->v).size() == 3 && routed == c->integer("shards").value_or(-1))
         break;
       if (clk::now() > deadline) throw std::runtime_error("the three nodes did not form a cluster within 30 s");
       std::this_thread::sleep_for(std::chrono::milliseconds{50});

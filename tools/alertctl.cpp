@@ -181,6 +181,20 @@ int print_status(const value& r) {
     if (text(*c, "mode") == "cluster")
       std::cout << "; " << (c->boolean("quorum").value_or(false) ? "in quorum" : "NO QUORUM: not taking readings, not paging");
     std::cout << "\n";
+    if (text(*c, "mode") == "cluster") {
+      // Shards: how many this node owns, how many have an owner it can route to.
+      std::int64_t routed = 0;
+      if (const auto* owned = c->get("owned"); owned && owned->is_object())
+        for (const auto& [id, n] : std::get<alert::wire::value_object>(owned->v))
+          if (n.is_int()) routed += std::get<std::int64_t>(n.v);
+      const auto shards = c->integer("shards").value_or(0);
+      std::cout << "shards      " << items(*c, "acting").size() << " of " << shards << " owned here; " << routed
+                << " with an owner";
+      if (routed < shards) std::cout << " (" << shards - routed << " moving: their readings get unavailable, retry)";
+      if (const auto waiting = c->integer("catching_up").value_or(0); waiting > 0)
+        std::cout << "; catching up on " << waiting;
+      std::cout << "\n";
+    }
   }
   return exit_ok;
 }

@@ -52,10 +52,11 @@ for i in 1 2 3; do
     --key "$keys/gateway.key" --server-key "$keys/node-$i.pub" &
   pids+=($!)
 done
-# A node takes readings once it sees a majority: wait (bounded) for node 1 to say so.
+# A node takes readings once it sees a majority and every shard has an owner: wait
+# (bounded) for node 1 to say so.
 for _ in $(seq 1 150); do
   "$ctl" --endpoint tcp://127.0.0.1:7613 --key "$keys/operator.key" --server-key "$keys/node-1.pub" --timeout 2 \
-    status 2>/dev/null | grep -q "in quorum" && break
+    status 2>/dev/null | grep -q " with an owner\$" && break
   sleep 0.2
 done
 echo "cluster: three nodes; logs in $base/node-N.log; Ctrl-C stops everything"
