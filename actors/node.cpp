@@ -69,9 +69,9 @@ std::uint32_t shard_of_alert(const alert_record& a, std::uint32_t shards) {
 }
 
 // Pushes the journaled readings and escalation records of some shards to a member, as
-// replicas: to a member that asked for them before it owns them (engine/ownership), then
-// says so with a handoff_done; and to a new follower of shards this node owns. One thread,
-// one job at a time, batches of 500 each waited for.
+// replicas: to a member that asked for them before it votes for itself as their owner
+// (engine/ownership), then says so with a handoff_done; and to a new follower of shards
+// this node owns. One thread, one job at a time, batches of 500 each waited for.
 class handoff {
 public:
   handoff(storage::journal& j, cluster_routing& r) : journal_(j), routing_(r), thread_([this] { run(); }) {}
@@ -83,20 +83,28 @@ public:
     wake_.notify_all();
     thread_.join();
   }
-  // `request`: the id of the member's handoff request this answers (0: none, a push to a
-  // new follower).
-  void push(const std::string& member, std::set<std::uint32_t> shards, std::uint64_t request = 0) {
+  // What a shard's handoff answers: the member's request id (0: none, a push to a new
+  // follower) and this node's vote epoch for the shard when it was asked.
+  struct answer {
+    std::uint64_t request = 0;
+    std::uint64_t epoch = 0;
+  };
+  // A shard already waiting or being sent to the member is not queued again (members ask
+  // every heartbeat until answered); a waiting one answers the newer request.
+  void push(const std::string& member, const std::map<std::uint32_t, answer>& shards) {
     {
       std::lock_guard<std::mutex> lock{mutex_};
-      // One waiting job per member: a flapping member does not queue scan after scan. The
-      // merged job answers the latest request, for all its shards (none is read yet).
       auto same = std::find_if(jobs_.begin(), jobs_.end(), [&](const job& j) { return j.member == member; });
-      if (same != jobs_.end()) {
-        same->shards.insert(shards.begin(), shards.end());
-        same->request = std::max(same->request, request);
-      } else {
-        jobs_.push_back({member, std::move(shards), request});
+      if (same == jobs_.end()) {
+        jobs_.push_back({member, {}});
+        same = std::prev(jobs_.end());
       }
+      for (const auto& [s, a] : shards) {
+        if (running_.count({member, s})) continue;
+        auto& waiting = same->shards[s];
+        if (a.request >= waiting.request) waiting = a;
+      }
+      if (same->shards.empty()) jobs_.erase(same);
     }
     wake_.notify_all();
   }
@@ -104,8 +112,7 @@ public:
 private:
   struct job {
     std::string member;
-    std::set<std::uint32_t> shards;
-    std::uint64_t request = 0;
+    std::map<std::uint32_t, answer> shards;
   };
   void run() {
     for (;;) {
@@ -116,12 +123,15 @@ private:
         if (stopping_) return;
         j = std::move(jobs_.front());
         jobs_.pop_front();
+        for (const auto& [s, a] : j.shards) running_.insert({j.member, s});
       }
       try {
         transfer(j);
       } catch (const std::exception& e) {
         log(log_level::error, "cluster", "handoff_failed", {{"member", j.member}, {"error", e.what()}});
       }
+      std::lock_guard<std::mutex> lock{mutex_};
+      for (const auto& [s, a] : j.shards) running_.erase({j.member, s});
     }
   }
   bool stopping() {
@@ -129,39 +139,61 @@ private:
     return stopping_;
   }
   // Sends one batch and waits for the member's ack (or the forwarder's timeout); a refusal
-  // is tried again, 10 times in all, half a second apart (the member may be starting).
+  // is tried again, 3 times in all, half a second apart (the member may be starting). On a
+  // failure the member asks again.
   bool send(const cluster::forward_target& to, std::vector<reading>& batch) {
     status st;
-    for (int attempt = 0; attempt < 10 && !stopping(); ++attempt) {
+    for (int attempt = 0; attempt < 3 && !stopping(); ++attempt) {
       if (attempt > 0) {
         std::unique_lock<std::mutex> lock{mutex_};
         wake_.wait_for(lock, std::chrono::milliseconds{500}, [&] { return stopping_; });
       }
       auto done = std::make_shared<std::promise<status>>();
-      auto answer = done->get_future();
+      auto reply = done->get_future();
       routing_.forward->forward(
           to, batch, [done](status s, std::uint64_t, std::uint64_t) { done->set_value(s); }, true);
-      st = answer.get();
+      st = reply.get();
       if (st) break;
     }
     batch.clear();
     if (!st) log(log_level::warn, "cluster", "handoff_failed", {{"member", to.member}, {"error", st.to_string()}});
     return st.is_ok();
   }
+  // Everything appended before now is durable: appends are written in order.
+  bool drain_journal() {
+    auto done = std::make_shared<std::promise<bool>>();
+    auto written = done->get_future();
+    auto st = journal_.append({}, 0, [done](storage::append_result&& r, std::vector<reading>&&) {
+      done->set_value(r.error.is_ok());
+    });
+    return st.is_ok() && written.get();
+  }
   void transfer(const job& j) {
     cluster::forward_target to;
     std::uint32_t shards = 0;
+    cluster::peer_link* peers = nullptr;
+    std::string self;
     {
       std::lock_guard<std::mutex> lock{routing_.mutex};
       auto at = routing_.ingest_of.find(j.member);
-      if (at == routing_.ingest_of.end() || at->second.empty()) return;
+      if (at == routing_.ingest_of.end() || at->second.empty()) {
+        log(log_level::warn, "cluster", "handoff_skipped",
+            {{"member", j.member}, {"msg", "its ingest endpoint is not known (yet); it asks again"}});
+        return;
+      }
       to = cluster::forward_target{j.member, at->second, routing_.keys_of[j.member]};
       shards = routing_.shards;
+      peers = routing_.peers;
+      self = routing_.self;
     }
+    // Readings this node took as owner were queued to the journal before it stopped
+    // acting (the ingest path checks and appends under the routing lock): once they are
+    // durable, the scan below sees every one.
+    bool ok = drain_journal();
     std::vector<reading> batch;
     std::uint64_t sent = 0;
-    bool ok = true;
     auto st = journal_.for_each([&](const storage::journal_entry& e) {
+      if (!ok) return false;
       if (!j.shards.count(shard_of_reading(e.r, shards))) return true;
       batch.push_back(e.r);
       ++sent;
@@ -176,12 +208,11 @@ private:
     // The escalations of those shards go too, so that the member goes on from the step
     // reached here (it adopts them when it starts acting as their owner).
     std::uint64_t escalations = 0;
-    if (ok && routing_.peers) {
-      const std::string self = routing_.self;
+    if (ok && peers) {
       auto es = journal_.for_each_snapshot("x/", [&](const std::string&, const std::string& bytes) {
         auto r = storage::decode_escalation(bytes);
         if (!r || r->alert.entity.rfind("n/", 0) == 0 || !j.shards.count(shard_of_alert(r->alert, shards))) return;
-        routing_.peers->send(j.member, cluster::wire::encode_escalation_copy({self, r->state.alert_id, bytes}));
+        peers->send(j.member, cluster::wire::encode_escalation_copy({self, r->state.alert_id, bytes}));
         ++escalations;
       });
       if (!es) {
@@ -190,10 +221,21 @@ private:
       }
     }
     // Said last, after the records on the same link: the member may own the shards now.
-    // Unsaid on a failure: the member asks again.
-    if (ok && j.request > 0 && routing_.peers)
-      routing_.peers->send(j.member, cluster::wire::encode_handoff_done(
-                                         {routing_.self, j.request, {j.shards.begin(), j.shards.end()}}));
+    // Only for shards this node still votes the member owner of: had it voted for another
+    // meanwhile, that one could have taken readings the scan missed. Unsaid on a failure:
+    // the member asks again.
+    if (ok && peers) {
+      std::map<std::uint64_t, std::vector<std::uint32_t>> answers;
+      {
+        std::lock_guard<std::mutex> lock{routing_.mutex};
+        for (const auto& [s, a] : j.shards)
+          if (a.request > 0 && routing_.own && routing_.own->voted_for(s) == j.member &&
+              routing_.own->vote_epoch(s) == a.epoch)
+            answers[a.request].push_back(s);
+      }
+      for (auto& [id, list] : answers)
+        peers->send(j.member, cluster::wire::encode_handoff_done({self, id, std::move(list)}));
+    }
     log(ok ? log_level::info : log_level::warn, "cluster", ok ? "handoff_done" : "handoff_incomplete",
         {{"member", j.member}, {"shards", std::to_string(j.shards.size())}, {"readings", std::to_string(sent)},
          {"escalations", std::to_string(escalations)}});
@@ -204,6 +246,7 @@ private:
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<job> jobs_;
+  std::set<std::pair<std::string, std::uint32_t>> running_;  // (member, shard) being sent now
   bool stopping_ = false;
   std::thread thread_;  // last: starts once the members above exist
 };
@@ -257,7 +300,11 @@ public:
     std::vector<reading> local;
     std::map<std::string, std::vector<reading>> remote;
     std::map<std::string, cluster::forward_target> targets;
+    std::shared_ptr<split_request> split;
     {
+      // Held until what this node takes is queued to the journal: a handoff of these shards
+      // (which waits until this node no longer acts as their owner, then drains the journal)
+      // cannot miss it.
       std::lock_guard<std::mutex> lock{routing_->mutex};
       if (!routing_->own) return store(std::move(readings), received, std::move(done));
       const auto now = mono_ms();
@@ -279,14 +326,14 @@ public:
         }
         remote[owner].push_back(std::move(r));
       }
-    }
-    if (remote.empty()) return store(std::move(local), received, std::move(done));
-    auto split = std::make_shared<split_request>();
-    split->parts = remote.size() + (local.empty() ? 0 : 1);
-    split->done = std::move(done);
-    if (!local.empty()) {
-      auto st = store(std::move(local), received, [split](status s, std::uint64_t a, std::uint64_t d) { split->part(s, a, d); });
-      if (!st) return st;  // nothing was sent anywhere yet
+      if (remote.empty()) return store(std::move(local), received, std::move(done));
+      split = std::make_shared<split_request>();
+      split->parts = remote.size() + (local.empty() ? 0 : 1);
+      split->done = std::move(done);
+      if (!local.empty()) {
+        auto st = store(std::move(local), received, [split](status s, std::uint64_t a, std::uint64_t d) { split->part(s, a, d); });
+        if (!st) return st;  // nothing was sent anywhere yet
+      }
     }
     for (auto& [owner, rs] : remote)
       routing_->forward->forward(targets[owner], std::move(rs),
@@ -306,7 +353,8 @@ private:
                              }
                              // Every reading is replicated, duplicates too: a resend after a
                              // failed replication must reach the follower this time.
-                             auto replicas = replicas_of(rs);
+                             bool reachable = true;
+                             auto replicas = replicas_of(rs, reachable);
                              // Only new readings go on: duplicates were processed when first seen.
                              if (r.accepted > 0) {
                                if (r.duplicates > 0) {
@@ -317,6 +365,13 @@ private:
                                  rs.swap(fresh);
                                }
                                caf::anon_send(host_, actors::reading_batch{std::move(rs), received});
+                             }
+                             if (!reachable) {
+                               // Journaled here only: not acked (the resend is replicated).
+                               done({errc::unavailable, "the follower of these readings' shard cannot be reached "
+                                                        "(the cluster's placement is changing); retry"},
+                                    0, 0);
+                               return;
                              }
                              if (replicas.empty()) {
                                done(r.error, r.accepted, r.duplicates);
@@ -336,7 +391,10 @@ private:
   }
 
   // The readings each follower must journal, by follower (none when not clustered or alone).
-  std::vector<std::pair<cluster::forward_target, std::vector<reading>>> replicas_of(const std::vector<reading>& rs) {
+  // `reachable` turns false when some reading's follower cannot be sent to: this node is
+  // its follower now (the placement changed under the write), or its endpoint is not known.
+  std::vector<std::pair<cluster::forward_target, std::vector<reading>>> replicas_of(const std::vector<reading>& rs,
+                                                                                    bool& reachable) {
     std::vector<std::pair<cluster::forward_target, std::vector<reading>>> out;
     if (routing_ == nullptr) return out;
     std::lock_guard<std::mutex> lock{routing_->mutex};
@@ -344,9 +402,12 @@ private:
     std::map<std::string, std::size_t> index;
     for (const auto& r : rs) {
       const auto& follower = routing_->own->follower(shard_of_reading(r, routing_->shards));
-      if (follower.empty() || follower == routing_->self) continue;
+      if (follower.empty()) continue;  // alone: a single-member cluster
       auto at = routing_->ingest_of.find(follower);
-      if (at == routing_->ingest_of.end() || at->second.empty()) continue;  // not heard yet: cannot replicate
+      if (follower == routing_->self || at == routing_->ingest_of.end() || at->second.empty()) {
+        reachable = false;
+        continue;
+      }
       auto [it, fresh] = index.emplace(follower, out.size());
       if (fresh) out.push_back({cluster::forward_target{follower, at->second, routing_->keys_of[follower]}, {}});
       out[it->second].second.push_back(r);
@@ -482,6 +543,8 @@ status node::start_cluster(impl& p, const config::node_options& opts, const time
   ownership_options own_opts;
   own_opts.lease_ms = opts.cluster_lease_ms;
   own_opts.promise_ms = opts.cluster_promise_ms;
+  // Above any id an earlier run of this node used: a late answer to one cannot count.
+  own_opts.first_request_id = static_cast<std::uint64_t>(std::max<epoch_ms>(clock.now(), 1)) << 10;
   auto made = membership::make(cc);
   if (!made) return made.error();
   p.members.emplace(std::move(*made));
@@ -536,11 +599,18 @@ status node::start_cluster(impl& p, const config::node_options& opts, const time
                                 return at == pp->routing.ingest_of.end() || at->second.empty();
                               }),
                live.end());
-    auto changes = own.step(mono_ms(), q, live);
+    // A majority of members it can forward to: a member heard but not yet bound counts for
+    // nothing here, or a node starting with all its peers would place every shard on itself.
+    const bool placeable = q && live.size() * 2 > pp->members->size();
+    auto changes = own.step(mono_ms(), placeable, live);
     // What this node owns goes to a new follower of it; what a member new to some shards
     // asks for goes to it once this node no longer acts as their owner.
     if (pp->handoffs)
-      for (auto& [member, shards] : changes.new_followers) pp->handoffs->push(member, std::move(shards));
+      for (const auto& [member, shards] : changes.new_followers) {
+        std::map<std::uint32_t, handoff::answer> all;
+        for (auto s : shards) all[s] = {};
+        pp->handoffs->push(member, all);
+      }
     for (const auto& r : changes.requests)
       if (pp->routing.peers)
         pp->routing.peers->send(r.member, cluster::wire::encode_handoff_request({pp->routing.self, r.id, r.shards}));
@@ -568,16 +638,17 @@ status node::start_cluster(impl& p, const config::node_options& opts, const time
     return own.votes();
   };
   ev.on_handoff_request = [pp = &p](const cluster::wire::handoff_request& r) {
-    std::set<std::uint32_t> shards;
+    std::map<std::uint32_t, handoff::answer> shards;
     {
       std::lock_guard<std::mutex> lock{pp->routing.mutex};
-      const auto now = mono_ms();
-      // Not while this node acts as their owner: it could take readings after its journal
-      // was read. The member asks again.
+      // Only while this node votes for the asking member: the member that owned the shard
+      // before cannot act on this node's vote any more (engine/ownership.hpp). Else it
+      // asks again at its next heartbeat.
       for (auto s : r.shards)
-        if (s < pp->routing.shards && !pp->routing.own->acting(s, now)) shards.insert(s);
+        if (s < pp->routing.shards && pp->routing.own->voted_for(s) == r.from)
+          shards[s] = {r.id, pp->routing.own->vote_epoch(s)};
     }
-    if (!shards.empty() && pp->handoffs) pp->handoffs->push(r.from, std::move(shards), r.id);
+    if (!shards.empty() && pp->handoffs) pp->handoffs->push(r.from, shards);
   };
   ev.on_handoff_done = [pp = &p](const cluster::wire::handoff_done& d) {
     std::lock_guard<std::mutex> lock{pp->routing.mutex};
@@ -749,13 +820,15 @@ result<std::unique_ptr<node>> node::start(const config::node_options& opts, cons
     };
     ec.on_persist = [pp = p.get()](const alert_record& a, const std::optional<std::string>& record) {
       std::string follower;
+      cluster::peer_link* peers = nullptr;
       {
         std::lock_guard<std::mutex> lock{pp->routing.mutex};
         if (!pp->routing.own) return;
         follower = pp->routing.own->follower(shard_of_alert(a, pp->routing.shards));
         if (follower.empty() || follower == pp->routing.self) return;
+        peers = pp->routing.peers;  // set once the peer links run
       }
-      if (pp->peers) pp->peers->send(follower, cluster::wire::encode_escalation_copy({pp->routing.self, a.id, record}));
+      if (peers) peers->send(follower, cluster::wire::encode_escalation_copy({pp->routing.self, a.id, record}));
     };
   }
   p->escalator = actors::spawn_escalator(*p->sys, std::move(ec));

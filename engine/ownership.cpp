@@ -17,7 +17,7 @@ status validate(const ownership_options& o, std::int64_t heartbeat_interval_ms) 
 shard_ownership::shard_ownership(std::string self, std::vector<std::string> members, std::uint32_t shards,
                                  ownership_options o)
     : self_(std::move(self)), members_(std::move(members)), shards_(shards), o_(o), state_(shards),
-      votes_(shards, '\0') {
+      votes_(shards, '\0'), next_request_(o.first_request_id) {
   std::sort(members_.begin(), members_.end());
   members_.erase(std::unique(members_.begin(), members_.end()), members_.end());
   majority_ = members_.size() / 2 + 1;
@@ -38,6 +38,12 @@ void shard_ownership::heard(const std::string& from, const shard_votes& votes, s
                             std::int64_t now) {
   if (from == self_ || vote_byte(from) == 0) return;
   auto& p = peers_[from];
+  // A member's handoff counts only while it has voted for this node ever since, and was
+  // heard from all along: had it voted for another, that one could have taken readings.
+  const bool gap = p.heard_at != 0 && now - p.heard_at > o_.lease_ms;
+  const auto me = static_cast<char>(vote_byte(self_));
+  for (std::uint32_t s = 0; s < shards_; ++s)
+    if (gap || votes.size() != shards_ || votes[s] != me) state_[s].answered.erase(from);
   p.echo = echo;
   p.heard_at = std::max(p.heard_at, now);
   if (votes.size() != shards_) {
@@ -49,15 +55,17 @@ void shard_ownership::heard(const std::string& from, const shard_votes& votes, s
     if (static_cast<std::uint8_t>(b) > members_.size()) b = '\0';
 }
 
-void shard_ownership::lost(const std::string& member) { peers_.erase(member); }
+void shard_ownership::lost(const std::string& member) {
+  peers_.erase(member);
+  for (auto& st : state_) st.answered.erase(member);
+}
 
 void shard_ownership::handoff_done(const std::string& from, std::uint64_t id,
                                    const std::vector<std::uint32_t>& shards) {
   for (auto s : shards) {
     if (s >= shards_) continue;
-    auto& waiting = state_[s].waiting;
-    auto at = waiting.find(from);
-    if (at != waiting.end() && id > at->second) waiting.erase(at);
+    auto& st = state_[s];
+    if (st.granted == self_ && id > st.wait_start) st.answered.insert(from);
   }
 }
 
@@ -79,37 +87,10 @@ shard_ownership::changes shard_ownership::step(std::int64_t now, bool quorum, co
     }
   } else {
     const bool first = !placed_;
-    std::vector<std::string> others;
-    for (const auto& m : live)
-      if (m != self_) others.push_back(m);
     for (std::uint32_t s = 0; s < shards_; ++s) {
       auto& st = state_[s];
       auto p = place(s, live);
       if (first || p.owner != st.target || p.follower != st.follower) c.placed = true;
-      if (p.owner == self_ && (first || st.target != self_)) {
-        // New here. A follower has every acknowledged reading already; anyone else waits
-        // for the members that held the shard (as it was placed before, or without this
-        // node when it has just come) to hand it over.
-        st.waiting.clear();
-        if (first || st.follower != self_) {
-          std::string holders[2];
-          if (first) {
-            auto before = place(s, others);
-            holders[0] = before.owner;
-            holders[1] = before.follower;
-          } else {
-            holders[0] = st.target;
-            holders[1] = st.follower;
-          }
-          for (const auto& h : holders)
-            if (!h.empty() && h != self_) st.waiting[h] = next_request_ - 1;
-        }
-      } else if (p.owner != self_) {
-        st.waiting.clear();
-      }
-      // A holder that is gone cannot answer; what it held is on the other one (or lost).
-      for (auto it = st.waiting.begin(); it != st.waiting.end();)
-        it = std::binary_search(live.begin(), live.end(), it->first) ? std::next(it) : st.waiting.erase(it);
       if (!first && p.owner == self_ && !p.follower.empty() && p.follower != st.follower)
         c.new_followers[p.follower].insert(s);
       st.target = std::move(p.owner);
@@ -129,18 +110,35 @@ shard_ownership::changes shard_ownership::step(std::int64_t now, bool quorum, co
   if (!started_) started_ = now;
   // What it promised before a restart may still run (alone, it promised nobody).
   const bool quiet = majority_ > 1 && now < *started_ + o_.promise_ms;
+  std::vector<std::string> others;
+  if (placed_)
+    for (const auto& m : live)
+      if (m != self_) others.push_back(m);
   for (std::uint32_t s = 0; s < shards_; ++s) {
     auto& st = state_[s];
-    std::string want = st.target;
-    if (want == self_ && !st.waiting.empty()) want.clear();
-    if (quiet) want.clear();
+    std::string want = quiet ? std::string{} : st.target;
     if (!want.empty() && want == st.granted) {
       st.promise_until = std::max(st.promise_until, promise_for(want));
     } else if (!st.granted.empty() && now < st.promise_until) {
       want.clear();
     } else {
+      if (want == self_ && st.granted != self_) {
+        // This node may be the owner from now on: what the others hold of the shard comes
+        // first. Answers to requests from here on count.
+        st.wait_start = next_request_ - 1;
+        st.answered.clear();
+      }
+      if (st.granted != want) ++st.grant_epoch;
       st.granted = want;
       if (!want.empty()) st.promise_until = promise_for(want);
+    }
+    // Itself only once every other live member, members that came meanwhile included,
+    // handed the shard over while voting for this node (engine header: why that suffices).
+    st.waiting.clear();
+    if (want == self_) {
+      for (const auto& m : others)
+        if (!st.answered.count(m)) st.waiting.push_back(m);
+      if (!st.waiting.empty()) want.clear();
     }
     votes_[s] = static_cast<char>(vote_byte(want));
   }
@@ -155,7 +153,7 @@ shard_ownership::changes shard_ownership::step(std::int64_t now, bool quorum, co
     if (votes_[s] == me) {
       expiries.clear();
       for (const auto& [id, p] : peers_)
-        if (p.votes.size() == shards_ && p.votes[s] == me && p.echo && *p.echo + o_.lease_ms > now)
+        if (p.votes.size() == shards_ && p.votes[s] == me && p.echo && *p.echo <= now && *p.echo + o_.lease_ms > now)
           expiries.push_back(*p.echo + o_.lease_ms);
       const std::size_t need = majority_ - 1;
       if (need == 0) {
@@ -186,7 +184,7 @@ shard_ownership::changes shard_ownership::step(std::int64_t now, bool quorum, co
   // Handoff requests, repeated until answered.
   std::map<std::string, std::vector<std::uint32_t>> asks;
   for (std::uint32_t s = 0; s < shards_; ++s)
-    for (const auto& [holder, since] : state_[s].waiting) asks[holder].push_back(s);
+    for (const auto& holder : state_[s].waiting) asks[holder].push_back(s);
   for (auto& [holder, shards] : asks) {
     auto last = requested_at_.find(holder);
     if (last != requested_at_.end() && now - last->second < o_.request_every_ms) continue;
@@ -196,6 +194,14 @@ shard_ownership::changes shard_ownership::step(std::int64_t now, bool quorum, co
   for (auto it = requested_at_.begin(); it != requested_at_.end();)
     it = asks.count(it->first) ? std::next(it) : requested_at_.erase(it);
   return c;
+}
+
+const std::string& shard_ownership::voted_for(std::uint32_t shard) const {
+  return shard < shards_ ? member_of(static_cast<std::uint8_t>(votes_[shard])) : none_;
+}
+
+std::uint64_t shard_ownership::vote_epoch(std::uint32_t shard) const {
+  return shard < shards_ ? state_[shard].grant_epoch : 0;
 }
 
 bool shard_ownership::acting(std::uint32_t shard, std::int64_t now) const {

@@ -5,17 +5,23 @@
 // node acts as a shard's owner only while a majority of the configured members vote for it,
 // and a vote is a lease: it lets the candidate act for `lease_ms` counted from the
 // candidate's own heartbeat the vote answers, while the voter promises not to vote for
-// anyone else for `promise_ms` after it last voted. Any two majorities share a member, so
-// two owners would need one member's vote for both inside one promise: it never gives it.
+// anyone else for `promise_ms` after it last heard from the candidate. Any two majorities
+// share a member, so two owners would need one member's vote for both inside one promise:
+// it never gives it.
 //
 // Promises live in memory: a member that restarts has forgotten whom it voted for, so it
 // votes for nobody until promise_ms after its first step (every promise it made before
 // ran out by then).
 //
-// A node that becomes a shard's owner in its view without having held the shard (it was
-// neither its owner nor its follower) first asks the members that held it to hand it over,
-// and votes for itself only once they said they have: a returning member catches up before
-// it owns anything.
+// Catch-up: a node that may start voting for itself as a shard's owner (its promises to
+// others ran out) first asks every other live member to hand the shard over, and votes for
+// itself only once each has, members that come meanwhile included. A member answers only
+// while it votes for the asking node, and its answer stops counting when a heartbeat shows
+// it voting otherwise or it goes unheard for a lease. So when the node acts, no other
+// member can have acted since the answers were read: the last owner's leases from this node
+// and from the answering members ran out before they voted for it. What that owner
+// acknowledged is on it and on its follower; with three members one of the two is this node
+// or a member that answered. (With more members it may be neither: docs/cluster.md.)
 //
 // Pure: the caller passes a monotonic time in milliseconds, carries the votes in heartbeats
 // and the handoff requests and answers between members. Not thread-safe.
@@ -40,7 +46,10 @@ struct ownership_options {
   /// plus the clocks' drift over a lease.
   std::int64_t promise_ms = 1600;
   /// How often a handoff request is sent again while the node still waits for it.
-  std::int64_t request_every_ms = 1000;
+  std::int64_t request_every_ms = 250;
+  /// The first handoff request id. Answers are matched by id, so a member that restarts
+  /// should start above any id its previous run used (the node passes its wall clock).
+  std::uint64_t first_request_id = 1;
 };
 
 /// Checks lease_ms > 0, promise_ms >= lease_ms + heartbeat_interval_ms, request_every_ms > 0.
@@ -92,6 +101,13 @@ public:
   /// This node's votes as of the last step (what its next heartbeats carry).
   const shard_votes& votes() const noexcept { return votes_; }
 
+  /// Whom this node votes for as `shard`'s owner (empty: nobody). A handoff request for a
+  /// shard is answered only while this names the asking member.
+  const std::string& voted_for(std::uint32_t shard) const;
+  /// Changes each time this node's vote for `shard` goes to another member (or to none): a
+  /// handoff is answered only when it did not change while the journal was read.
+  std::uint64_t vote_epoch(std::uint32_t shard) const;
+
   /// Whether this node may act as the owner of `shard` at `now`: its own vote and enough
   /// unexpired votes of others, as of the last step, with leases checked at `now`.
   bool acting(std::uint32_t shard, std::int64_t now) const;
@@ -107,7 +123,7 @@ public:
   /// The shard's owner in this node's view (empty without quorum).
   const std::string& target(std::uint32_t shard) const;
 
-  /// Shards this node waits for a handoff of before it votes for itself.
+  /// Shards this node is catching up on (waits for handoffs of) before it votes for itself.
   std::size_t waiting() const noexcept;
 
   /// The shards this node acts as owner of at `now`.
@@ -125,10 +141,13 @@ private:
   struct shard_state {
     std::string target, follower;     // placement in this node's view
     std::string granted;              // whom this node last voted for
+    std::uint64_t grant_epoch = 0;    // changes of `granted`
     std::int64_t promise_until = 0;   // no vote for anyone else before this
     std::int64_t acting_until = 0;    // 0: not acting
     std::string owner;                // as owner() returns
-    std::map<std::string, std::uint64_t> waiting;  // holder -> wait started at request id > this
+    std::uint64_t wait_start = 0;         // answers count if to a request id above this
+    std::set<std::string> answered;       // members that handed the shard over since, voting for it since
+    std::vector<std::string> waiting;     // live members still to answer, as of the last step
   };
   std::uint8_t vote_byte(const std::string& member) const;
   const std::string& member_of(std::uint8_t byte) const;
@@ -143,7 +162,7 @@ private:
   shard_votes votes_;
   bool placed_ = false;  // a placement was made since the last quorum
   std::optional<std::int64_t> started_;  // the time of the first step
-  std::uint64_t next_request_ = 1;
+  std::uint64_t next_request_;
   std::map<std::string, std::int64_t> requested_at_;  // holder -> last request sent
   std::string none_;
 };
