@@ -377,17 +377,38 @@ private:
                                done(r.error, r.accepted, r.duplicates);
                                return;
                              }
-                             // Acked only once every follower has the readings durably.
+                             // Acked only once every follower has the readings durably, and
+                             // only if this node still acts as their shards' owner then: a new
+                             // owner may have caught up from the follower before a replica in
+                             // flight reached it (it could not act meanwhile; the resend goes
+                             // to it).
+                             std::set<std::uint32_t> shards;
+                             for (const auto& [target, batch] : replicas)
+                               for (const auto& x : batch) shards.insert(shard_of_reading(x, routing_->shards));
                              auto split = std::make_shared<split_request>();
                              split->parts = replicas.size();
                              split->accepted = r.accepted;
                              split->duplicates = r.duplicates;
-                             split->done = done;
+                             split->done = [this, shards = std::move(shards), done](status st, std::uint64_t a,
+                                                                                    std::uint64_t d) {
+                               if (st && !still_acting(shards))
+                                 st = {errc::unavailable, "this member stopped owning these readings' shard before "
+                                                          "its follower had them; retry"};
+                               done(st, a, d);
+                             };
                              for (auto& [target, batch] : replicas)
                                routing_->forward->forward(
                                    target, std::move(batch),
                                    [split](status s, std::uint64_t, std::uint64_t) { split->part(s, 0, 0); }, true);
                            });
+  }
+
+  bool still_acting(const std::set<std::uint32_t>& shards) {
+    std::lock_guard<std::mutex> lock{routing_->mutex};
+    const auto now = mono_ms();
+    for (auto s : shards)
+      if (!routing_->own || !routing_->own->acting(s, now)) return false;
+    return true;
   }
 
   // The readings each follower must journal, by follower (none when not clustered or alone).
