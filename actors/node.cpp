@@ -47,6 +47,7 @@ struct cluster_routing {
   std::map<std::string, cluster::client_security> keys_of;  // member -> CURVE to reach it
   cluster::forwarder* forward = nullptr;
   cluster::peer_link* peers = nullptr;  // set once the peer links run
+  std::set<std::string> mismatched;       // members whose cluster fingerprint differs (logged once)
 };
 
 // The monotonic clock ownership leases are counted on (the peer links stamp heartbeats with it).
@@ -591,7 +592,20 @@ status node::start_cluster(impl& p, const config::node_options& opts, const time
     }
     std::lock_guard<std::mutex> lock{pp->routing.mutex};
     pp->routing.ingest_of[h.from] = h.ingest;
-    pp->routing.own->heard(h.from, h.votes, h.echo, mono_ms());
+    auto& own = *pp->routing.own;
+    if (h.config != own.fingerprint()) {
+      // Configured with other members or another shard count: its votes would name other
+      // members than they seem to. It counts as live, and votes for nobody here.
+      if (pp->routing.mismatched.insert(h.from).second)
+        log(log_level::error, "cluster", "member_config_differs",
+            {{"member", h.from}, {"msg", "its cluster.members or cluster.shards differ from this node's: its votes are "
+                                        "ignored until they match (restart the members with one configuration)"}});
+      own.heard(h.from, {}, h.echo, mono_ms());
+      return;
+    }
+    if (pp->routing.mismatched.erase(h.from))
+      log(log_level::info, "cluster", "member_config_matches", {{"member", h.from}});
+    own.heard(h.from, h.votes, h.echo, mono_ms());
   };
   ev.on_tick = [pp = &p, c = &clock]() -> std::string {
     std::lock_guard<std::mutex> lock{pp->cluster_mutex};
@@ -612,12 +626,14 @@ status node::start_cluster(impl& p, const config::node_options& opts, const time
     auto& own = *pp->routing.own;
     for (const auto& id : gone) own.lost(id);
     // A member owns nothing until it says where it takes readings (its ingest endpoint is
-    // bound after its peer link starts): a forward or handoff to it could not be sent.
+    // bound after its peer link starts): a forward or handoff to it could not be sent. Nor
+    // does one configured otherwise.
     live.erase(std::remove_if(live.begin(), live.end(),
                               [&](const std::string& m) {
                                 if (m == pp->routing.self) return false;
                                 auto at = pp->routing.ingest_of.find(m);
-                                return at == pp->routing.ingest_of.end() || at->second.empty();
+                                return at == pp->routing.ingest_of.end() || at->second.empty() ||
+                                       pp->routing.mismatched.count(m) > 0;
                               }),
                live.end());
     // A majority of members it can forward to: a member heard but not yet bound counts for
@@ -706,6 +722,7 @@ status node::start_cluster(impl& p, const config::node_options& opts, const time
   p.forward = std::move(*fwd);
   p.routing.forward = p.forward.get();
   p.handoffs = std::make_unique<handoff>(*p.journal, p.routing);
+  lo.config = p.routing.own->fingerprint();
   auto link = cluster::peer_link::start(p.ctx, std::move(lo), std::move(ev));
   if (!link) return link.error();
   p.peers = std::move(*link);

@@ -99,6 +99,10 @@ peer_message decode_unguarded(const char* data, std::size_t size) {
     h.ingest = std::string{str_of(*ingest)};
   }
   if (const auto* mono = find(top, "mono")) h.mono = int_of(*mono, "mono");
+  if (const auto* config = find(top, "config")) {
+    if (config->type != msgpack::type::POSITIVE_INTEGER) throw bad_message(field("config") + " must be an unsigned integer");
+    h.config = config->via.u64;
+  }
   if (const auto* echo = find(top, "echo")) h.echo = int_of(*echo, "echo");
   if (const auto* votes = find(top, "votes")) {
     if (votes->type != msgpack::type::BIN) throw bad_message(field("votes") + " must be binary");
@@ -111,7 +115,7 @@ peer_message decode_unguarded(const char* data, std::size_t size) {
 std::string encode_heartbeat(const heartbeat& h) {
   msgpack::sbuffer buf;
   packer pk(&buf);
-  pk.pack_map(5u + (h.ingest.empty() ? 0u : 1u) + (h.echo ? 1u : 0u) + (h.votes.empty() ? 0u : 1u));
+  pk.pack_map(6u + (h.ingest.empty() ? 0u : 1u) + (h.echo ? 1u : 0u) + (h.votes.empty() ? 0u : 1u));
   pack_str(pk, "v");
   pk.pack_uint8(1);
   pack_str(pk, "type");
@@ -122,6 +126,8 @@ std::string encode_heartbeat(const heartbeat& h) {
   pk.pack_int64(h.at);
   pack_str(pk, "mono");
   pk.pack_int64(h.mono);
+  pack_str(pk, "config");
+  pk.pack_uint64(h.config);
   if (!h.ingest.empty()) {
     pack_str(pk, "ingest");
     pack_str(pk, h.ingest);
@@ -226,6 +232,7 @@ struct peer_link::impl {
     h.at = wall_now();
     h.mono = mono_now();
     h.votes = votes;
+    h.config = opts.config;
     {
       std::lock_guard<std::mutex> lock{advertised_mutex};
       h.ingest = advertised_ingest;

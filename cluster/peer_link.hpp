@@ -37,6 +37,7 @@ struct heartbeat {
   std::int64_t mono = 0;              ///< the sender's monotonic clock, ms, when it was sent
   std::optional<std::int64_t> echo;   ///< `mono` of the last heartbeat the sender heard from the receiver
   std::string votes;                  ///< the sender's shard votes (engine/ownership.hpp)
+  std::uint64_t config = 0;           ///< the sender's cluster fingerprint (shard_ownership::fingerprint)
 };
 std::string encode_heartbeat(const heartbeat& h);
 
@@ -78,6 +79,7 @@ struct peer_link_options {
   std::string bind;                    ///< this node's peer endpoint (its entry in the members list)
   std::vector<member_config> others;   ///< every other member
   std::chrono::milliseconds heartbeat_interval{250};
+  std::uint64_t config = 0;            ///< this node's cluster fingerprint, sent in every heartbeat
   server_security security;            ///< CURVE for the peer ROUTER; plaintext when not enabled
   curve_keypair own_keys;              ///< this node's key pair, for its DEALERs (with CURVE)
 };

@@ -21,6 +21,9 @@ shard_ownership::shard_ownership(std::string self, std::vector<std::string> memb
   std::sort(members_.begin(), members_.end());
   members_.erase(std::unique(members_.begin(), members_.end()), members_.end());
   majority_ = members_.size() / 2 + 1;
+  std::string all = std::to_string(shards_);
+  for (const auto& m : members_) all += "," + m;
+  fingerprint_ = stable_hash64(all);
 }
 
 std::uint8_t shard_ownership::vote_byte(const std::string& member) const {

@@ -132,6 +132,11 @@ public:
   std::uint32_t shards() const noexcept { return shards_; }
   const std::string& self() const noexcept { return self_; }
 
+  /// A hash of the member ids and the shard count. Votes index the members, so they mean
+  /// the same only between members configured alike: heartbeats carry this, and votes from
+  /// a member whose fingerprint differs are ignored.
+  std::uint64_t fingerprint() const noexcept { return fingerprint_; }
+
 private:
   struct peer_state {
     shard_votes votes;  // empty: none known
@@ -163,6 +168,7 @@ private:
   bool placed_ = false;  // a placement was made since the last quorum
   std::optional<std::int64_t> started_;  // the time of the first step
   std::uint64_t next_request_;
+  std::uint64_t fingerprint_ = 0;
   std::map<std::string, std::int64_t> requested_at_;  // holder -> last request sent
   std::string none_;
 };

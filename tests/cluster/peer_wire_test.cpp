@@ -23,6 +23,7 @@ TEST_CASE("a heartbeat carries its votes, its monotonic time and the echo of the
   h.mono = 123'456;
   h.echo = 99'000;
   h.votes = std::string("\x01\x00\x02\x03", 4);
+  h.config = 0xfeedfacecafebeefULL;
   auto m = decode(encode_heartbeat(h));
   REQUIRE(m.has_value());
   const auto& got = std::get<heartbeat>(*m);
@@ -32,6 +33,7 @@ TEST_CASE("a heartbeat carries its votes, its monotonic time and the echo of the
   CHECK(got.mono == h.mono);
   CHECK(got.echo == h.echo);
   CHECK(got.votes == h.votes);
+  CHECK(got.config == h.config);
   // Before the receiver was heard from, no echo; a member without quorum votes all zeros.
   h.echo.reset();
   auto without = decode(encode_heartbeat(h));
@@ -78,6 +80,7 @@ TEST_CASE("peer messages a member cannot have sent are refused as malformed") {
   CHECK(decode(hb_with("votes", str("abc"))).code() == errc::malformed);
   CHECK(decode(hb_with("echo", str("now"))).code() == errc::malformed);
   CHECK(decode(hb_with("mono", nil())).code() == errc::malformed);
+  CHECK(decode(hb_with("config", i64(-1))).code() == errc::malformed);
   // Unknown kinds.
   CHECK(decode(bytes(map_of({{"v", i64(1)}, {"type", str("vote")}, {"from", str("x")}}))).code() == errc::malformed);
   // More shards than a cluster may have is refused before it is built.

@@ -418,3 +418,10 @@ TEST_CASE("links cut and healed and members killed and restarted at random never
     }
   }
 }
+
+TEST_CASE("the fingerprint tells members configured alike from others") {
+  shard_ownership a{"a", {"a", "b", "c"}, shards};
+  CHECK(a.fingerprint() == shard_ownership{"b", {"c", "b", "a"}, shards}.fingerprint());
+  CHECK(a.fingerprint() != shard_ownership{"a", {"a", "b", "d"}, shards}.fingerprint());
+  CHECK(a.fingerprint() != shard_ownership{"a", {"a", "b", "c"}, shards + 1}.fingerprint());
+}

@@ -109,7 +109,9 @@ struct three_nodes {
   // access file with the test's operator, integrator and gateway) and data encrypted at rest.
   // `net`: member i runs in namespace i of the mesh, on its home address (the test reaches
   // it over its root link).
-  explicit three_nodes(bool secure = false, const test::mesh* net = nullptr) {
+  // `extra`: more options for member i (1-based).
+  explicit three_nodes(bool secure = false, const test::mesh* net = nullptr,
+                       std::map<int, std::vector<std::string>> extra = {}) {
     const std::string rules = dir.sub("rules.yaml");
     std::ofstream{rules} << rules_yaml;
     std::string members;
@@ -157,6 +159,7 @@ struct three_nodes {
       } else {
         x.args.insert(x.args.end(), {"--security.plaintext", "--security.plaintext-storage"});
       }
+      x.args.insert(x.args.end(), extra[i].begin(), extra[i].end());
       m.push_back(std::move(x));
     }
     for (auto& x : m) x.start();
@@ -683,4 +686,24 @@ TEST_CASE("a partitioned member pages nothing, the majority goes on, and it catc
   for (const auto& g : gws) shown.insert(g->shown.begin(), g->shown.end());
   CHECK(shown == std::set<std::string>{first_id, second_id});
   for (auto& x : c.m) x.kill();
+}
+
+TEST_CASE("a member configured with another shard count is given no shard and its votes count for nothing") {
+  three_nodes c{false, nullptr, {{3, {"--cluster.shards", "32"}}}};
+  // node-1 and node-2 place every shard on themselves; node-3 owns nothing.
+  for (int i : {0, 1})
+    REQUIRE(eventually([&] {
+      auto v = status_of(c.m[static_cast<std::size_t>(i)]);
+      return v.quorum && v.settled() && v.owned.size() == 2 && !v.owned.count("node-3");
+    }));
+  CHECK(status_of(c.m[2]).acting.empty());
+  CHECK(owned_twice(c.m).empty());
+  auto ack = send(c.m[0], 1, "oxi-cfg", 97, 1);
+  REQUIRE(ack.has_value());
+  CHECK(ack->accepted == 1);
+  for (auto& x : c.m) x.kill();
+  std::ifstream in{c.m[0].data + ".log"};
+  std::string log, line;
+  while (std::getline(in, line)) log += line + "\n";
+  CHECK(log.find("member_config_differs member=node-3") != std::string::npos);
 }
