@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <deque>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <zmq.hpp>
@@ -199,21 +200,48 @@ struct peer_link::impl {
   std::deque<std::pair<std::string, std::string>> outgoing;  // (member, bytes), guarded by advertised_mutex
   std::map<std::string, std::int64_t> last_mono;  // member -> `mono` of its last heartbeat (I/O thread)
 
+  // Most messages kept for one member while its queue is full or it is not connected;
+  // beyond it newer ones are dropped (and logged), so none overtakes an older one: a
+  // member that misses a handoff's done asks again.
+  static constexpr std::size_t max_kept_per_member = 20000;
+
+  // Sends what is queued, in order per member. A member whose socket takes no more now
+  // (its send queue is full, or it is not connected) keeps the rest of its messages, in
+  // order, for the next round: a handoff's records are never overtaken by its done.
   void flush_outgoing() {
     std::deque<std::pair<std::string, std::string>> batch;
     {
       std::lock_guard<std::mutex> lock{advertised_mutex};
       batch.swap(outgoing);
     }
-    for (const auto& [member, bytes] : batch)
-      for (std::size_t i = 0; i < opts.others.size() && i < dealers.size(); ++i)
-        if (opts.others[i].id == member) {
-          try {
-            (void)dealers[i]->send(zmq::buffer(bytes), zmq::send_flags::dontwait);
-          } catch (const zmq::error_t& e) {
-            log(log_level::warn, "cluster", "peer_send_failed", {{"member", member}, {"error", e.what()}});
+    std::deque<std::pair<std::string, std::string>> kept;
+    std::map<std::string, std::size_t> blocked;  // member -> messages kept
+    for (auto& item : batch) {
+      const auto& member = item.first;
+      if (!blocked.count(member)) {
+        bool sent = false, known = false;
+        for (std::size_t i = 0; i < opts.others.size() && i < dealers.size(); ++i)
+          if (opts.others[i].id == member) {
+            known = true;
+            try {
+              sent = dealers[i]->send(zmq::buffer(item.second), zmq::send_flags::dontwait).has_value();
+            } catch (const zmq::error_t& e) {
+              log(log_level::warn, "cluster", "peer_send_failed", {{"member", member}, {"error", e.what()}});
+              sent = true;  // not retried: the socket refused it for good
+            }
           }
-        }
+        if (sent || !known) continue;
+      }
+      if (++blocked[member] > max_kept_per_member) continue;
+      kept.push_back(std::move(item));
+    }
+    for (const auto& [member, n] : blocked)
+      if (n > max_kept_per_member)
+        log(log_level::warn, "cluster", "peer_messages_dropped",
+            {{"member", member}, {"count", std::to_string(n - max_kept_per_member)}});
+    if (kept.empty()) return;
+    std::lock_guard<std::mutex> lock{advertised_mutex};
+    outgoing.insert(outgoing.begin(), std::make_move_iterator(kept.begin()), std::make_move_iterator(kept.end()));
   }
 
   static epoch_ms wall_now() {

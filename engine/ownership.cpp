@@ -68,7 +68,12 @@ void shard_ownership::handoff_done(const std::string& from, std::uint64_t id,
   for (auto s : shards) {
     if (s >= shards_) continue;
     auto& st = state_[s];
-    if (st.granted == self_ && id > st.wait_start) st.answered.insert(from);
+    // Counted only while the member's last heartbeat votes for this node: a heartbeat with
+    // a new vote may overtake an answer its sender queued just before.
+    auto p = peers_.find(from);
+    const bool votes_here = p != peers_.end() && p->second.votes.size() == shards_ &&
+                            p->second.votes[s] == static_cast<char>(vote_byte(self_));
+    if (st.granted == self_ && id > st.wait_start && votes_here) st.answered.insert(from);
   }
 }
 
@@ -135,13 +140,17 @@ shard_ownership::changes shard_ownership::step(std::int64_t now, bool quorum, co
       st.granted = want;
       if (!want.empty()) st.promise_until = promise_for(want);
     }
-    // Itself only once every other live member, members that came meanwhile included,
-    // handed the shard over while voting for this node (engine header: why that suffices).
+    // Itself only while enough live members, with itself a majority, handed the shard over
+    // while voting for it (engine header: why that suffices). The others are asked until
+    // then; a member that comes later does not unseat an owner that has its majority.
     st.waiting.clear();
     if (want == self_) {
+      std::size_t have = 1;
       for (const auto& m : others)
-        if (!st.answered.count(m)) st.waiting.push_back(m);
-      if (!st.waiting.empty()) want.clear();
+        if (st.answered.count(m)) ++have;
+        else st.waiting.push_back(m);
+      if (have >= majority_) st.waiting.clear();
+      else want.clear();
     }
     votes_[s] = static_cast<char>(vote_byte(want));
   }

@@ -14,14 +14,14 @@
 // ran out by then).
 //
 // Catch-up: a node that may start voting for itself as a shard's owner (its promises to
-// others ran out) first asks every other live member to hand the shard over, and votes for
-// itself only once each has, members that come meanwhile included. A member answers only
+// others ran out) first asks the other live members to hand the shard over, and votes for
+// itself only while members that did, with itself, make a majority. A member answers only
 // while it votes for the asking node, and its answer stops counting when a heartbeat shows
-// it voting otherwise or it goes unheard for a lease. So when the node acts, no other
-// member can have acted since the answers were read: the last owner's leases from this node
-// and from the answering members ran out before they voted for it. What that owner
-// acknowledged is on it and on its follower; with three members one of the two is this node
-// or a member that answered. (With more members it may be neither: docs/cluster.md.)
+// it voting otherwise or it goes unheard for a lease. So when the node acts, the last owner
+// has stopped: its leases from this node and from the answering members ran out before
+// they voted for it. What that owner acknowledged is on it and on its follower, two
+// members; with three members one of the two is this node or a member that answered. (With
+// more members it may be neither: docs/cluster.md.)
 //
 // Pure: the caller passes a monotonic time in milliseconds, carries the votes in heartbeats
 // and the handoff requests and answers between members. Not thread-safe.
@@ -41,9 +41,9 @@ struct ownership_options {
   /// How long a vote lets its candidate act, from the candidate's heartbeat it answers.
   std::int64_t lease_ms = 1200;
   /// How long a voter gives no vote to another candidate, counted from the last heartbeat
-  /// it heard from the one it voted for (no lease it gave can start later). Must exceed
-  /// lease_ms by at least one heartbeat interval (ownership is re-checked at every tick)
-  /// plus the clocks' drift over a lease.
+  /// it heard from the one it voted for (no lease it gave can start later). At least
+  /// lease_ms plus one heartbeat interval (ownership is re-checked at every tick); what it
+  /// exceeds that by covers the clocks' drift over a lease (150 ms, 12.5%, by default).
   std::int64_t promise_ms = 1600;
   /// How often a handoff request is sent again while the node still waits for it.
   std::int64_t request_every_ms = 250;

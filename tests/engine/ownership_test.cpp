@@ -169,11 +169,13 @@ TEST_CASE("a cut link between two members never gives a shard two owners") {
   sim.run(40);  // 10 s: a and c each still hear b
   CHECK(sim.double_owners == 0);
   CHECK(sim.owned_without_every_reading == 0);
-  // b sees everybody and votes by the full placement: the shards a or c would take from
-  // each other in their own views have no owner, the rest keep theirs.
-  std::size_t owned = sim.owned_total();
-  CHECK(owned > 0);
-  CHECK(owned <= shards);
+  // b sees everybody and votes by the full placement: its vote decides each shard a and c
+  // both claim in their own views, so every shard still has one owner.
+  CHECK(sim.owned_total() == shards);
+  for (std::uint32_t s = 0; s < shards; ++s) {
+    const auto expected = place(s, {"a", "b", "c"}).owner;
+    CHECK(sim.nodes[expected]->acting(s, sim.now));
+  }
   sim.heal_link("a", "c");
   sim.run(20);
   CHECK(sim.double_owners == 0);
@@ -214,8 +216,13 @@ TEST_CASE("a returning member owns nothing until the others handed its shards ov
   // c votes for nobody for promise_ms, then asks a and b for its shards: until they
   // answered it votes for none of its own, so it acts as owner of none.
   bool waited = false;
+  std::size_t unseated = 0;  // rounds x shards staying with a or b that had no owner
   for (int i = 0; i < 24; ++i) {
     sim.round();
+    for (std::uint32_t s = 0; s < shards; ++s) {
+      const auto owner = place(s, {"a", "b", "c"}).owner;
+      if (owner != "c" && !sim.nodes[owner]->acting(s, sim.now)) ++unseated;
+    }
     if (sim.nodes["c"]->waiting() > 0) waited = true;
     if (sim.acting_count("c") > 0) {
       CHECK(waited);
@@ -223,6 +230,8 @@ TEST_CASE("a returning member owns nothing until the others handed its shards ov
       break;
     }
   }
+  // The shards that stay with a or b keep their owner all along.
+  CHECK(unseated == 0);
   sim.run(8);
   CHECK(sim.double_owners == 0);
   CHECK(sim.owned_without_every_reading == 0);
@@ -239,7 +248,7 @@ shard_votes all_for(const std::vector<std::string>& sorted_members, const std::s
 }
 }  // namespace
 
-TEST_CASE("a member waits for an answer from every other live member, voting for it all along") {
+TEST_CASE("a member owns only with answers from a majority, each voting for it all along") {
   const std::vector<std::string> all{"a", "b", "c"};
   shard_ownership c{"c", all, shards};
   std::int64_t now = 0;
@@ -262,49 +271,54 @@ TEST_CASE("a member waits for an answer from every other live member, voting for
     for (auto s : mine) n += c.votes()[s] == '\3';  // "c"
     return n;
   };
-  // An answer to a request from before the wait counts for nothing.
+  // An answer to a request from before the wait counts for nothing; nor does one from a
+  // member whose last heartbeat does not vote for c.
+  c.heard("a", all_for(all, "c"), std::nullopt, now);
   c.handoff_done("a", 0, mine);
-  c.handoff_done("b", 0, mine);
-  c.step(now += tick, true, all);
-  CHECK(own_votes() == 0);
-  // a answers: still waiting for b.
-  c.heard("a", all_for(all, "c"), std::nullopt, now);
-  c.handoff_done("a", ids["a"], mine);
-  c.step(now += tick, true, all);
-  CHECK(own_votes() == 0);
-  // b answers; then a's heartbeat shows it voting for b: a's answer no longer counts.
+  c.heard("b", all_for(all, "a"), std::nullopt, now);
   c.handoff_done("b", ids["b"], mine);
-  c.heard("a", all_for(all, "b"), std::nullopt, now);
-  auto again = c.step(now += tick, true, all);
+  c.step(now += tick, true, all);
   CHECK(own_votes() == 0);
-  bool asked_a_again = false;
-  for (const auto& r : again.requests) asked_a_again = asked_a_again || (r.member == "a" && r.id > ids["a"]);
-  CHECK(asked_a_again);
-  // a answers again, voting for c: now c votes for itself.
-  for (const auto& r : again.requests)
-    if (r.member == "a") ids["a"] = r.id;
-  c.heard("a", all_for(all, "c"), std::nullopt, now);
+  // a answers voting for c: with c itself a majority, so c votes for itself.
   c.handoff_done("a", ids["a"], mine);
   c.step(now += tick, true, all);
   CHECK(own_votes() == mine.size());
-  // a goes unheard for longer than a lease: its answer lapses, and c asks again.
-  c.heard("a", all_for(all, "c"), std::nullopt, now + ownership_options{}.lease_ms + 1);
+  CHECK(c.waiting() == 0);
+  // a's heartbeat shows it voting for b: its answer lapses, and c asks again.
+  c.heard("a", all_for(all, "b"), std::nullopt, now);
+  auto again = c.step(now += tick, true, all);
+  CHECK(own_votes() == 0);
+  std::set<std::string> asked_again;
+  for (const auto& r : again.requests) asked_again.insert(r.member);
+  CHECK(asked_again == std::set<std::string>{"a", "b"});
+  // b answers, voting for c.
+  std::uint64_t b_id = 0;
+  for (const auto& r : again.requests)
+    if (r.member == "b") b_id = r.id;
+  c.heard("b", all_for(all, "c"), std::nullopt, now);
+  c.handoff_done("b", b_id, mine);
+  c.step(now += tick, true, all);
+  CHECK(own_votes() == mine.size());
+  // b goes unheard for longer than a lease: its answer lapses.
+  c.heard("b", all_for(all, "c"), std::nullopt, now + ownership_options{}.lease_ms + 1);
   c.step(now += ownership_options{}.lease_ms + 1, true, all);
   CHECK(own_votes() == 0);
-  // A member that goes away is not waited for; one that comes is.
+  // A member that comes after the answers does not unseat the owner.
   shard_ownership d{"c", all, shards};
   d.step(0, true, all);
   auto d_first = d.step(2000, true, {"a", "c"});
   REQUIRE(d.waiting() > 0);
+  d.heard("a", all_for(all, "c"), std::nullopt, 2000);
   for (const auto& r : d_first.requests) {
     CHECK(r.member == "a");
     d.handoff_done("a", r.id, r.shards);
   }
-  d.heard("a", all_for(all, "c"), std::nullopt, 2000);
-  auto d_b = d.step(2250, true, all);
-  bool asks_b = false;
-  for (const auto& r : d_b.requests) asks_b = asks_b || r.member == "b";
-  CHECK(asks_b);
+  d.step(2250, true, {"a", "c"});
+  const auto before = d.votes();
+  auto d_b = d.step(2500, true, all);
+  for (const auto& r : d_b.requests) CHECK(r.member != "b");
+  for (std::uint32_t s = 0; s < shards; ++s)
+    if (d.target(s) == "c" && before[s] == '\3') CHECK(d.votes()[s] == '\3');
 }
 
 TEST_CASE("a member without quorum votes for nobody and owns nothing") {
