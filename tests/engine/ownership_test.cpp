@@ -41,9 +41,11 @@ struct cluster_sim {
   std::map<std::uint32_t, std::set<int>> acked;
   int next_reading = 0;
   std::size_t owned_without_every_reading = 0;
-  std::map<int, std::string> acked_how;  // DEBUG
-  std::string first_violation;           // DEBUG
-  std::vector<std::string> events;       // DEBUG
+  // For a failure's message: who acked each reading, the first member that acted without
+  // one, and the cuts, kills and restarts before it.
+  std::map<int, std::string> acked_how;
+  std::string first_violation;
+  std::vector<std::string> events;
 
   explicit cluster_sim(std::vector<std::string> members) : ids(std::move(members)) {
     for (const auto& id : ids) start(id);
@@ -87,8 +89,9 @@ struct cluster_sim {
           ++owned_without_every_reading;
           if (first_violation.empty()) {
             first_violation = "t=" + std::to_string(t) + " " + id + " gained " + std::to_string(s) + " missing:";
-            for (int r : acked[s]) if (!mine.count(r)) first_violation += " " + std::to_string(r) + "(" + acked_how[r] + ")";
-            for (auto& e : events) first_violation += "\n" + e;
+            for (int r : acked[s])
+              if (!mine.count(r)) first_violation += " " + std::to_string(r) + "(" + acked_how[r] + ")";
+            for (const auto& e : events) first_violation += "\n" + e;
           }
         }
       }
@@ -406,12 +409,33 @@ TEST_CASE("links cut and healed and members killed and restarted at random never
       for (int i = 0; i < 400; ++i) {
         const auto& p = sim.ids[next() % n];
         const auto& q = sim.ids[next() % n];
+        const auto at = "t=" + std::to_string(sim.now) + " ";
         switch (next() % 12) {
-          case 0: if (p != q) { sim.cut_link(p, q); sim.events.push_back("t=" + std::to_string(sim.now) + " cut " + p + q); } break;
-          case 1: case 2: if (sim.cut.count({p, q})) sim.events.push_back("t=" + std::to_string(sim.now) + " heal " + p + q); sim.heal_link(p, q); break;
-          case 3: if (sim.nodes.size() * 2 > n + 1 && sim.nodes.count(p)) { sim.kill(p); sim.events.push_back("t=" + std::to_string(sim.now) + " kill " + p); } break;
-          case 4: if (!sim.nodes.count(p)) { sim.start(p); sim.events.push_back("t=" + std::to_string(sim.now) + " start " + p); } break;
-          default: break;
+          case 0:
+            if (p != q) {
+              sim.cut_link(p, q);
+              sim.events.push_back(at + "cut " + p + "-" + q);
+            }
+            break;
+          case 1:
+          case 2:
+            if (sim.cut.count({p, q})) sim.events.push_back(at + "heal " + p + "-" + q);
+            sim.heal_link(p, q);
+            break;
+          case 3:
+            if (sim.nodes.size() * 2 > n + 1 && sim.nodes.count(p)) {
+              sim.kill(p);
+              sim.events.push_back(at + "kill " + p);
+            }
+            break;
+          case 4:
+            if (!sim.nodes.count(p)) {
+              sim.start(p);
+              sim.events.push_back(at + "start " + p);
+            }
+            break;
+          default:
+            break;
         }
         sim.round();
       }
