@@ -391,14 +391,20 @@ value cmd_ack(node& n, const value& args) {
   auto id = required_string(args, "id");
   auto events = take(n.acknowledge(id, by_of(args)));
   if (events.empty())
-    refuse(errc::not_found, "no firing alert " + id + " to acknowledge (already acknowledged, resolved, or unknown)");
+    refuse(errc::not_found, "no firing alert " + id + " to acknowledge (already acknowledged, resolved, or unknown" +
+                                (n.cluster().clustered ? std::string{"; in a cluster, send it to the member that owns it"}
+                                                       : std::string{}) +
+                                ")");
   return transitions_value(events);
 }
 
 value cmd_resolve(node& n, const value& args) {
   auto id = required_string(args, "id");
   auto events = take(n.resolve(id, by_of(args)));
-  if (events.empty()) refuse(errc::not_found, "no open alert " + id + " to resolve");
+  if (events.empty())
+    refuse(errc::not_found, "no open alert " + id + " to resolve" +
+                                (n.cluster().clustered ? std::string{" (in a cluster, send it to the member that owns it)"}
+                                                       : std::string{}));
   return transitions_value(events);
 }
 

@@ -1146,8 +1146,43 @@ static void record_by_hand(storage::journal& j, const time_source& clock, const 
     log(log_level::error, "node", "audit_write_failed", {{"error", st.to_string()}});
 }
 
+// In a cluster, an entity's alert is acknowledged or resolved only by the member acting as
+// its shard's owner: another member's copy of the entity (a follower's, a former owner's)
+// would take the acknowledgement while the owner went on paging. The shard comes from the
+// alert as this member last journaled it, else from its id: the patient of a patient's
+// alert; for a device's, the patient its first journaled reading names. A member that holds
+// nothing of the device lets the entity answer (it knows no such alert).
+status node::check_owns_alert(const std::string& alert_id) const {
+  auto& p = *impl_;
+  if (!p.routing.own || escalator_owns(alert_id)) return {};
+  std::optional<std::uint32_t> shard;
+  if (auto history = p.journal->alert_history(alert_id); history && !history->empty())
+    shard = shard_of_alert(history->back().after, p.routing.shards);
+  const auto slash = alert_id.find('/', 2);
+  if (!shard && alert_id.size() > 2 && alert_id[1] == '/' && slash != std::string::npos) {
+    const auto entity = alert_id.substr(2, slash - 2);
+    if (alert_id[0] == 'p') {
+      shard = shard_of(routing_key(entity, std::string_view{entity}), p.routing.shards);
+    } else if (alert_id[0] == 'd') {
+      if (auto id = device_id::make(entity); id)
+        if (auto first = p.journal->read_device(*id, 0, 1); first && !first->empty()) {
+          const auto& r = first->front().r;
+          shard = shard_of_reading(r, p.routing.shards);
+        }
+    }
+  }
+  if (!shard) return {};  // not an alert id this member can place: the entity says it does not know it
+  std::lock_guard<std::mutex> lock{p.routing.mutex};
+  if (p.routing.own->acting(*shard, mono_ms())) return {};
+  const auto& owner = p.routing.own->owner(*shard);
+  return {errc::unavailable, "alert " + alert_id + " belongs to shard " + std::to_string(*shard) + ", which " +
+                                 (owner.empty() ? std::string{"has no owner right now (it is moving); retry"}
+                                                : "member " + owner + " owns: send the command to " + owner)};
+}
+
 result<std::vector<alert_event>> node::acknowledge(const std::string& alert_id, const std::string& by) {
   if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
+  if (auto st = check_owns_alert(alert_id); !st) return st;
   auto events = ask<std::vector<alert_event>>(*impl_->sys, escalator_owns(alert_id) ? impl_->escalator : impl_->host,
                                               actors::ack_atom::value, alert_id, by);
   record_by_hand(*impl_->journal, *impl_->clock, events, "alert_acknowledged", alert_id, by);
@@ -1156,6 +1191,7 @@ result<std::vector<alert_event>> node::acknowledge(const std::string& alert_id, 
 
 result<std::vector<alert_event>> node::resolve(const std::string& alert_id, const std::string& by) {
   if (impl_->stopped) return status{errc::unavailable, "node is stopped"};
+  if (auto st = check_owns_alert(alert_id); !st) return st;
   auto events = ask<std::vector<alert_event>>(*impl_->sys, escalator_owns(alert_id) ? impl_->escalator : impl_->host,
                                               actors::resolve_atom::value, alert_id, by);
   record_by_hand(*impl_->journal, *impl_->clock, events, "alert_resolved", alert_id, by);

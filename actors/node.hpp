@@ -180,6 +180,9 @@ public:
 private:
   struct impl;
   static status start_cluster(impl& p, const config::node_options& opts, const time_source& clock);
+  /// In a cluster: ok when this node acts as the owner of the alert's shard, else
+  /// unavailable naming the owner.
+  status check_owns_alert(const std::string& alert_id) const;
   explicit node(std::unique_ptr<impl> p);
   std::unique_ptr<impl> impl_;
 };

@@ -373,6 +373,27 @@ TEST_CASE("any member takes readings, and each is journaled once by its owner an
   CHECK(page.device == device);
   CHECK(gws[0]->pages.empty());
   CHECK(gws[2]->pages.empty());
+  // An acknowledgement by hand at a member that does not own the alert is refused, naming
+  // the owner (the follower's copy would take it while the owner went on paging); at the
+  // owner it is taken.
+  const auto alert_id = "d/" + device + "/spo2_low/1";
+  const std::vector<std::string> all{"node-1", "node-2", "node-3"};
+  const auto follower = place(shard_of(routing_key(device, std::string{"P-" + device}), 64), all).follower;
+  for (std::size_t i : {std::size_t{0}, std::size_t{2}}) {
+    auto refused = control(c.m[i], "ack", wire::value_object{{"id", alert_id}, {"by", "nurse.kim"}});
+    REQUIRE(refused.has_value());
+    INFO(c.m[i].id << ": " << refused->message);
+    CHECK_FALSE(refused->ok);
+    if (c.m[i].id == follower) {
+      CHECK(refused->code == errc::unavailable);
+      CHECK(refused->message.find("node-2") != std::string::npos);
+    } else {
+      CHECK(refused->code == errc::not_found);  // it holds nothing of the device
+    }
+  }
+  auto taken = control(c.m[1], "ack", wire::value_object{{"id", alert_id}, {"by", "nurse.kim"}});
+  REQUIRE(taken.has_value());
+  CHECK(taken->ok);
   for (auto& x : c.m) x.kill();
 }
 
