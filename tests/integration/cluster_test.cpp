@@ -90,7 +90,12 @@ struct member {
       p = std::make_unique<test::process>(test::mesh::ip_path(), argv, log);
     }
     auto ready = p->wait_for_line("alertd ready");
-    REQUIRE(ready.has_value());
+    if (!ready) {
+      std::ifstream in{data + ".log"};
+      std::string why, line;
+      while (std::getline(in, line)) why += line + "\n";
+      FAIL(id << " did not start; its log:\n" << why);
+    }
     ingest = test::ready_field(*ready, "ingest");
     pager = test::ready_field(*ready, "pager");
     control = test::ready_field(*ready, "control");
@@ -277,6 +282,15 @@ std::string ask_alert(const member& x, const std::string& id) {
   return reply->result.get("alert")->str("state").value_or("");
 }
 
+// A gateway for targets nurse and charge at each member's pager endpoint (gateways connect
+// to every member: each pages its own alerts).
+std::vector<std::unique_ptr<test::gateway>> gateways_of(zmq::context_t& ctx, const std::vector<member>& m) {
+  std::vector<std::unique_ptr<test::gateway>> out;
+  for (const auto& x : m)
+    out.push_back(std::make_unique<test::gateway>(ctx, x.pager, "ward-" + x.id, std::vector<std::string>{"nurse", "charge"}));
+  return out;
+}
+
 // A device (bound to patient "P-<device>") whose shard has `owner` and `follower` while all
 // three live.
 std::string device_placed(const std::string& owner, const std::string& follower, const std::string& prefix) {
@@ -365,8 +379,7 @@ TEST_CASE("any member takes readings, and each is journaled once by its owner an
   CHECK(held_by.size() == 3);  // every member owns some of them
   // A high alert for a device node-2 owns, sent through node-3, is paged by node-2 only.
   zmq::context_t ctx{1};
-  std::vector<std::unique_ptr<test::gateway>> gws;
-  for (const auto& x : c.m) gws.push_back(std::make_unique<test::gateway>(ctx, x.pager, "ward-" + x.id, std::vector<std::string>{"nurse", "charge"}));
+  auto gws = gateways_of(ctx, c.m);
   const auto device = device_owned_by("node-2", "oxi-p");
   REQUIRE(send(c.m[2], 999, device, 84, 1).has_value());
   auto page = gws[1]->page(1);
@@ -484,9 +497,7 @@ TEST_CASE("the owner of a streaming device is killed: its follower takes over wi
   const std::size_t fi = follower == "node-2" ? 1 : 2;  // the follower's index in c.m
   const auto& entry = c.m[fi == 1 ? 2 : 1];             // the member the integrator talks to
   zmq::context_t ctx{1};
-  std::vector<std::unique_ptr<test::gateway>> gws;
-  for (const auto& x : c.m)
-    gws.push_back(std::make_unique<test::gateway>(ctx, x.pager, "ward-" + x.id, std::vector<std::string>{"nurse", "charge"}));
+  auto gws = gateways_of(ctx, c.m);
 
   // The stream: 60 readings, SpO2 84 from seq 5 on (the alert fires and is paged at the
   // owner, and stays firing), the owner SIGKILLed after seq 30. Each batch is resent until
@@ -585,9 +596,7 @@ TEST_CASE("a cut link between two members never gives a shard two owners, and an
   three_nodes c{false, &net};
   for (const auto& x : c.m) REQUIRE(eventually([&] { return status_of(x).all_up(); }));
   zmq::context_t ctx{1};
-  std::vector<std::unique_ptr<test::gateway>> gws;
-  for (const auto& x : c.m)
-    gws.push_back(std::make_unique<test::gateway>(ctx, x.pager, "ward-" + x.id, std::vector<std::string>{"nurse", "charge"}));
+  auto gws = gateways_of(ctx, c.m);
   // node-1 owns the device's shard and node-3 follows it: with the node-1 -- node-3 link
   // cut, node-3 sees only node-2 and itself, and in that view owns the shard. node-2 still
   // sees both and votes for node-1: node-1 stays the only owner.
@@ -640,9 +649,7 @@ TEST_CASE("a partitioned member pages nothing, the majority goes on, and it catc
   three_nodes c{false, &net};
   for (const auto& x : c.m) REQUIRE(eventually([&] { return status_of(x).all_up(); }));
   zmq::context_t ctx{1};
-  std::vector<std::unique_ptr<test::gateway>> gws;
-  for (const auto& x : c.m)
-    gws.push_back(std::make_unique<test::gateway>(ctx, x.pager, "ward-" + x.id, std::vector<std::string>{"nurse", "charge"}));
+  auto gws = gateways_of(ctx, c.m);
   // node-3 owns the device's shard and node-1 follows it.
   const auto device = device_placed("node-3", "node-1", "oxi-n");
   const auto shard = shard_of(routing_key(device, std::string{"P-" + device}), 64);
