@@ -378,8 +378,12 @@ TEST_CASE("an acceptance the alert's entity cannot record pages again instead of
   f.spo2(84);
   auto p = nurse.page(1);
   nurse.status(p.page_id, page_status::received);
-  // The device crashes twice: quarantined, its actor no longer runs.
+  // The device crashes twice: quarantined, its actor no longer runs. The second poison
+  // waits for the restart after the first: sent sooner, it could reach the crashed actor
+  // before the host restarts it, and be taken into the rebuilt state without a crash.
+  const auto restarts = f.n->stats().restarts;
   f.send_reading("heart_rate", 66);
+  REQUIRE(eventually([&] { return f.n->stats().restarts == restarts + 1; }));
   f.send_reading("heart_rate", 66);
   REQUIRE(eventually([&] { return f.n->quarantined() == std::vector<std::string>{"d/oxi-1"}; }));
   // The nurse accepts, but nobody can journal the acknowledgement: the alert is still
