@@ -49,6 +49,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <random>
 #include <thread>
 #include <unordered_set>
 #include <vector>
@@ -712,20 +713,24 @@ run_result run_engine(const std::string& exe, const settings& s, std::size_t bat
 
 // ---- 6. three-node cluster ----------------------------------------------------------------------
 
+// A loopback port free now for a member's peer endpoint, below Linux's ephemeral range
+// (32768 and up): the bench's own connections and `:*` binds cannot take it before the
+// member binds it.
 int free_loopback_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw std::runtime_error("socket failed");
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+  static std::mt19937 pick{static_cast<std::uint32_t>(::getpid())};
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    const int port = 20000 + static_cast<int>(pick() % 12000);
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) throw std::runtime_error("socket failed");
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
     ::close(fd);
-    throw std::runtime_error("cannot find a free loopback port");
+    if (free) return port;
   }
-  ::close(fd);
-  return ntohs(a.sin_port);
+  throw std::runtime_error("cannot find a free loopback port between 20000 and 32000");
 }
 
 /// Three alertd processes as one cluster (plaintext: the keys of one node do not make a

@@ -12,6 +12,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <set>
 #include <zmq.hpp>
 
@@ -35,19 +36,28 @@ std::int64_t wall_ms() {
       .count();
 }
 
-// A loopback port free right now (the peer endpoints must be known to every member).
+// A loopback port free right now for a member's peer endpoint (every member must know it
+// before the member binds it). Taken below Linux's ephemeral range (32768 and up), where
+// no outgoing connection or `tcp://...:*` bind of another test can take it between this
+// check and the member's bind; picked at random there so that concurrent tests rarely try
+// the same one, and checked free.
 int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  ::close(fd);
-  return ntohs(a.sin_port);
+  static std::mt19937 pick{static_cast<std::uint32_t>(::getpid()) ^
+                           static_cast<std::uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count())};
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    const int port = 20000 + static_cast<int>(pick() % 12000);
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    if (free) return port;
+  }
+  FAIL("no free loopback port between 20000 and 32000");
+  return 0;
 }
 
 // The second level falls due 6 s after the first page: after a minority has formed (the
