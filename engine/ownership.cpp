@@ -84,8 +84,8 @@ shard_ownership::changes shard_ownership::step(std::int64_t now, bool quorum, co
   live.erase(std::unique(live.begin(), live.end()), live.end());
   const bool live_has_self = std::binary_search(live.begin(), live.end(), self_);
   if (!quorum || !live_has_self) {
-    // What was held before the minority may have moved on meanwhile: the next placement
-    // starts afresh and asks the holders again.
+    // No placement without a majority: this node votes for nobody (once its promises ran
+    // out), and to own a shard again it catches up first, as after a start.
     if (placed_) c.placed = true;
     placed_ = false;
     for (auto& st : state_) {
