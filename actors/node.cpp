@@ -640,8 +640,8 @@ status node::start_cluster(impl& p, const config::node_options& opts, const time
     // nothing here, or a node starting with all its peers would place every shard on itself.
     const bool placeable = q && live.size() * 2 > pp->members->size();
     auto changes = own.step(mono_ms(), placeable, live);
-    // What this node owns goes to a new follower of it; what a member new to some shards
-    // asks for goes to it once this node no longer acts as their owner.
+    // What this node owns goes to a new follower of it. Its own handoff requests go out
+    // (members answer them in on_handoff_request).
     if (pp->handoffs)
       for (const auto& [member, shards] : changes.new_followers) {
         std::map<std::uint32_t, handoff::answer> all;
