@@ -354,8 +354,7 @@ private:
                              }
                              // Every reading is replicated, duplicates too: a resend after a
                              // failed replication must reach the follower this time.
-                             bool reachable = true;
-                             auto replicas = replicas_of(rs, reachable);
+                             auto replicas = replicas_of(rs);
                              // Only new readings go on: duplicates were processed when first seen.
                              if (r.accepted > 0) {
                                if (r.duplicates > 0) {
@@ -367,14 +366,14 @@ private:
                                }
                                caf::anon_send(host_, actors::reading_batch{std::move(rs), received});
                              }
-                             if (!reachable) {
+                             if (!replicas.reachable) {
                                // Journaled here only: not acked (the resend is replicated).
                                done({errc::unavailable, "the follower of these readings' shard cannot be reached "
                                                         "(the cluster's placement is changing); retry"},
                                     0, 0);
                                return;
                              }
-                             if (replicas.empty()) {
+                             if (replicas.batches.empty()) {
                                done(r.error, r.accepted, r.duplicates);
                                return;
                              }
@@ -383,21 +382,18 @@ private:
                              // owner may have caught up from the follower before a replica in
                              // flight reached it (it could not act meanwhile; the resend goes
                              // to it).
-                             std::set<std::uint32_t> shards;
-                             for (const auto& [target, batch] : replicas)
-                               for (const auto& x : batch) shards.insert(shard_of_reading(x, routing_->shards));
                              auto split = std::make_shared<split_request>();
-                             split->parts = replicas.size();
+                             split->parts = replicas.batches.size();
                              split->accepted = r.accepted;
                              split->duplicates = r.duplicates;
-                             split->done = [this, shards = std::move(shards), done](status st, std::uint64_t a,
-                                                                                    std::uint64_t d) {
+                             split->done = [this, shards = std::move(replicas.shards), done](status st, std::uint64_t a,
+                                                                                             std::uint64_t d) {
                                if (st && !still_acting(shards))
                                  st = {errc::unavailable, "this member stopped owning these readings' shard before "
                                                           "its follower had them; retry"};
                                done(st, a, d);
                              };
-                             for (auto& [target, batch] : replicas)
+                             for (auto& [target, batch] : replicas.batches)
                                routing_->forward->forward(
                                    target, std::move(batch),
                                    [split](status s, std::uint64_t, std::uint64_t) { split->part(s, 0, 0); }, true);
@@ -412,27 +408,35 @@ private:
     return true;
   }
 
-  // The readings each follower must journal, by follower (none when not clustered or alone).
-  // `reachable` turns false when some reading's follower cannot be sent to: this node is
-  // its follower now (the placement changed under the write), or its endpoint is not known.
-  std::vector<std::pair<cluster::forward_target, std::vector<reading>>> replicas_of(const std::vector<reading>& rs,
-                                                                                    bool& reachable) {
-    std::vector<std::pair<cluster::forward_target, std::vector<reading>>> out;
+  // What a batch's followers must journal.
+  struct replica_plan {
+    std::vector<std::pair<cluster::forward_target, std::vector<reading>>> batches;  // by follower
+    std::set<std::uint32_t> shards;  // of the readings replicated
+    // False when some reading's follower cannot be sent to: this node is its follower now
+    // (the placement changed under the write), or its endpoint is not known.
+    bool reachable = true;
+  };
+
+  // None when not clustered or alone.
+  replica_plan replicas_of(const std::vector<reading>& rs) {
+    replica_plan out;
     if (routing_ == nullptr) return out;
     std::lock_guard<std::mutex> lock{routing_->mutex};
     if (!routing_->own) return out;
     std::map<std::string, std::size_t> index;
     for (const auto& r : rs) {
-      const auto& follower = routing_->own->follower(shard_of_reading(r, routing_->shards));
+      const auto shard = shard_of_reading(r, routing_->shards);
+      const auto& follower = routing_->own->follower(shard);
       if (follower.empty()) continue;  // alone: a single-member cluster
       auto at = routing_->ingest_of.find(follower);
       if (follower == routing_->self || at == routing_->ingest_of.end() || at->second.empty()) {
-        reachable = false;
+        out.reachable = false;
         continue;
       }
-      auto [it, fresh] = index.emplace(follower, out.size());
-      if (fresh) out.push_back({cluster::forward_target{follower, at->second, routing_->keys_of[follower]}, {}});
-      out[it->second].second.push_back(r);
+      auto [it, fresh] = index.emplace(follower, out.batches.size());
+      if (fresh) out.batches.push_back({cluster::forward_target{follower, at->second, routing_->keys_of[follower]}, {}});
+      out.batches[it->second].second.push_back(r);
+      out.shards.insert(shard);
     }
     return out;
   }

@@ -597,16 +597,30 @@ TEST_CASE("with CURVE and encryption at rest, members admit each other by their 
 }
 
 
+namespace {
+// Three members each in its own namespace of a mesh, all up, with a gateway at each. The
+// mesh comes first, so that the members die before their namespaces.
+struct netns_cluster {
+  test::mesh net{3};
+  three_nodes c{false, &net};
+  zmq::context_t ctx{1};
+  std::vector<std::unique_ptr<test::gateway>> gws;
+  netns_cluster() {
+    for (const auto& x : c.m) REQUIRE(eventually([&] { return status_of(x).all_up(); }));
+    gws = gateways_of(ctx, c.m);
+  }
+};
+}  // namespace
+
 TEST_CASE("a cut link between two members never gives a shard two owners, and an alert is paged once", "[netns]") {
   if (!test::mesh::available()) {
     WARN("network namespaces are not available here (needs root and iproute2): link cuts not tested");
     return;
   }
-  test::mesh net{3};
-  three_nodes c{false, &net};
-  for (const auto& x : c.m) REQUIRE(eventually([&] { return status_of(x).all_up(); }));
-  zmq::context_t ctx{1};
-  auto gws = gateways_of(ctx, c.m);
+  netns_cluster t;
+  auto& net = t.net;
+  auto& c = t.c;
+  auto& gws = t.gws;
   // node-1 owns the device's shard and node-3 follows it: with the node-1 -- node-3 link
   // cut, node-3 sees only node-2 and itself, and in that view owns the shard. node-2 still
   // sees both and votes for node-1: node-1 stays the only owner.
@@ -655,11 +669,10 @@ TEST_CASE("a partitioned member pages nothing, the majority goes on, and it catc
     WARN("network namespaces are not available here (needs root and iproute2): partitions not tested");
     return;
   }
-  test::mesh net{3};
-  three_nodes c{false, &net};
-  for (const auto& x : c.m) REQUIRE(eventually([&] { return status_of(x).all_up(); }));
-  zmq::context_t ctx{1};
-  auto gws = gateways_of(ctx, c.m);
+  netns_cluster t;
+  auto& net = t.net;
+  auto& c = t.c;
+  auto& gws = t.gws;
   // node-3 owns the device's shard and node-1 follows it.
   const auto device = device_placed("node-3", "node-1", "oxi-n");
   const auto shard = shard_of(routing_key(device, std::string{"P-" + device}), 64);
